@@ -1,0 +1,118 @@
+"""The driver contract: one typed interface for every robot, simulated or real.
+
+A driver exposes
+
+* ``spec``: joints and limits (SI), control modes, cameras with intrinsics, rates;
+* ``connect()`` / ``disconnect()``, also as a context manager;
+* ``read()`` → :class:`~robolearn.types.RobotState` (timestamped);
+* ``command(cmd)`` → the :class:`~robolearn.types.Command` actually applied;
+* a clock: ``now()`` and ``wait(duration_s)``. In simulation waiting advances physics by
+  that much simulated time; on hardware it waits wall time. Loops, tests and tools written
+  against ``now``/``wait`` run unchanged on a simulated and a real arm.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from types import TracebackType
+
+from robolearn.types import Command, ControlMode, DriverError, RobotSpec, RobotState
+
+
+class Driver(abc.ABC):
+    """Base class of every robot driver. Subclasses implement the ``_``-prefixed hooks."""
+
+    def __init__(self) -> None:
+        self._connected = False
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> RobotSpec:
+        """The robot's static description."""
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def connect(self) -> None:
+        """Open the connection (start the simulation, open the port, ...). Idempotent."""
+        if not self._connected:
+            self._connect()
+            self._connected = True
+
+    def disconnect(self) -> None:
+        """Stop the robot safely and release it. Idempotent."""
+        if self._connected:
+            try:
+                self._disconnect()
+            finally:
+                self._connected = False
+
+    def __enter__(self) -> Driver:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.disconnect()
+
+    def read(self) -> RobotState:
+        """The current state of the robot and its cameras."""
+        self._require_connected()
+        return self._read()
+
+    def command(self, cmd: Command) -> Command:
+        """Send one command; returns the command actually applied (after clipping)."""
+        self._require_connected()
+        if cmd.mode not in self.spec.control_modes:
+            modes = ", ".join(sorted(m.value for m in self.spec.control_modes))
+            raise DriverError(
+                f"{self.spec.name} does not support control mode {cmd.mode.value!r}; "
+                f"supported: {modes}"
+            )
+        return self._command(cmd)
+
+    def now(self) -> float:
+        """Seconds on this driver's clock."""
+        return time.monotonic()
+
+    def wait(self, duration_s: float) -> float:
+        """Let ``duration_s`` pass on this driver's clock; returns ``now()`` afterwards."""
+        if duration_s > 0:
+            time.sleep(duration_s)
+        return self.now()
+
+    def _require_connected(self) -> None:
+        if not self._connected:
+            raise DriverError(f"{self.spec.name} is not connected: call connect() first")
+
+    @abc.abstractmethod
+    def _connect(self) -> None: ...
+
+    @abc.abstractmethod
+    def _disconnect(self) -> None: ...
+
+    @abc.abstractmethod
+    def _read(self) -> RobotState: ...
+
+    @abc.abstractmethod
+    def _command(self, cmd: Command) -> Command: ...
+
+
+def default_command(mode: ControlMode, state: RobotState) -> Command:
+    """A command that holds the robot where ``state`` says it is."""
+    if mode is ControlMode.JOINT_TORQUE:
+        return Command(mode, joint_torque=state.q * 0.0, gripper_width=state.gripper_width)
+    if mode is ControlMode.EE_DELTA:
+        return Command(
+            mode,
+            ee_delta_pos=state.ee_pos * 0.0,
+            ee_delta_rot=state.ee_pos * 0.0,
+            gripper_width=state.gripper_width,
+        )
+    return Command(mode, joint_position=state.q.copy(), gripper_width=state.gripper_width)

@@ -1,0 +1,95 @@
+"""Differential inverse kinematics on a MuJoCo model (damped least squares).
+
+Used by the simulated arm and, with the same robot model, by hardware drivers that accept
+end-effector commands. Works on its own ``MjData`` so solving never disturbs a simulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from robolearn.geometry import quat_error, quat_from_mat
+from robolearn.types import FloatArray
+
+
+@dataclass(frozen=True)
+class IKResult:
+    """Outcome of :meth:`DifferentialIK.solve`."""
+
+    q: FloatArray
+    """Joint solution (dof,), inside the joint limits."""
+    pos_error_m: float
+    rot_error_rad: float
+    iterations: int
+
+
+class DifferentialIK:
+    """Damped-least-squares IK for the site ``site_name`` over the joints ``joint_names``."""
+
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        site_name: str,
+        joint_names: tuple[str, ...],
+        damping: float = 1e-3,
+        rot_weight: float = 0.5,
+    ) -> None:
+        self._model = model
+        self._data = mujoco.MjData(model)
+        self._site_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, site_name)
+        joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in joint_names]
+        self._qpos_idx = np.array([model.jnt_qposadr[j] for j in joint_ids])
+        self._dof_idx = np.array([model.jnt_dofadr[j] for j in joint_ids])
+        self._lower = model.jnt_range[joint_ids, 0].copy()
+        self._upper = model.jnt_range[joint_ids, 1].copy()
+        self._damping = damping
+        self._rot_weight = rot_weight
+        self._jac_pos = np.zeros((3, model.nv))
+        self._jac_rot = np.zeros((3, model.nv))
+
+    def forward(self, q: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Site pose ``(pos (3,), quat (4,))`` in the world frame at joint positions ``q``."""
+        self._data.qpos[self._qpos_idx] = q
+        mujoco.mj_kinematics(self._model, self._data)
+        mujoco.mj_comPos(self._model, self._data)  # cdof, needed by mj_jacSite
+        pos = self._data.site_xpos[self._site_id].copy()
+        return pos, quat_from_mat(self._data.site_xmat[self._site_id])
+
+    def solve(
+        self,
+        q_init: FloatArray,
+        target_pos: FloatArray,
+        target_quat: FloatArray,
+        max_iters: int = 50,
+        tol_pos_m: float = 1e-4,
+        tol_rot_rad: float = 1e-3,
+        max_step_rad: float = 0.2,
+    ) -> IKResult:
+        """Iterate DLS steps from ``q_init`` towards the target pose, clamped to joint limits."""
+        q = np.asarray(q_init, dtype=np.float64).copy()
+        err_pos, err_rot = 0.0, 0.0
+        for it in range(1, max_iters + 1):
+            pos, quat = self.forward(q)
+            e_pos = target_pos - pos
+            e_rot = quat_error(target_quat, quat)
+            err_pos, err_rot = float(np.linalg.norm(e_pos)), float(np.linalg.norm(e_rot))
+            if err_pos < tol_pos_m and err_rot < tol_rot_rad:
+                return IKResult(q, err_pos, err_rot, it - 1)
+            q = self._step(q, e_pos, e_rot, max_step_rad)
+        pos, quat = self.forward(q)
+        err_pos = float(np.linalg.norm(target_pos - pos))
+        err_rot = float(np.linalg.norm(quat_error(target_quat, quat)))
+        return IKResult(q, err_pos, err_rot, max_iters)
+
+    def _step(self, q: FloatArray, e_pos: FloatArray, e_rot: FloatArray, max_step: float) -> FloatArray:
+        mujoco.mj_jacSite(self._model, self._data, self._jac_pos, self._jac_rot, self._site_id)
+        w = self._rot_weight
+        jac = np.vstack([self._jac_pos[:, self._dof_idx], w * self._jac_rot[:, self._dof_idx]])
+        err = np.concatenate([e_pos, w * e_rot])  # (6,)
+        jjt = jac @ jac.T + self._damping * np.eye(6)
+        dq = jac.T @ np.linalg.solve(jjt, err)  # (dof,)
+        scale = max(1.0, float(np.max(np.abs(dq))) / max_step)
+        return np.clip(q + dq / scale, self._lower, self._upper)

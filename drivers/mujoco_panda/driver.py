@@ -1,0 +1,291 @@
+"""MuJoCo simulation of the Franka Panda behind the driver contract."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from drivers.base import Driver
+from drivers.kinematics import DifferentialIK
+from drivers.mujoco_panda.model import (
+    ARM_JOINTS,
+    ARM_KD,
+    ARM_KP,
+    EE_SITE,
+    FINGER_JOINTS,
+    HOME_Q,
+    SceneConfig,
+    build_model,
+)
+from drivers.mujoco_panda.render import CameraRenderer, CameraRequest
+from robolearn.geometry import quat_from_mat, quat_from_rotvec, quat_multiply
+from robolearn.types import (
+    Command,
+    CommandError,
+    ConfigError,
+    ControlMode,
+    FloatArray,
+    GripperSpec,
+    JointSpec,
+    RobotSpec,
+    RobotState,
+    require_finite,
+)
+
+PANDA_MAX_VELOCITY = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)  # rad/s (URDF)
+PANDA_MAX_EFFORT = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)  # N·m
+MAX_STIFFNESS = 3000.0  # N·m/rad, JOINT_IMPEDANCE upper bound
+MAX_DAMPING = 200.0  # N·m·s/rad
+MAX_EE_STEP_M = 0.1  # largest EE_DELTA translation accepted per command
+MAX_EE_STEP_RAD = 0.5  # largest EE_DELTA rotation accepted per command
+
+
+@dataclass(frozen=True)
+class _Gains:
+    kp: tuple[float, ...]
+    kd: tuple[float, ...]
+    torque: bool = False
+    tau_ff: tuple[float, ...] = (0.0,) * 7
+
+
+_POSITION_GAINS = _Gains(tuple(ARM_KP), tuple(ARM_KD))
+_TORQUE_GAINS = _Gains((0.0,) * 7, (0.0,) * 7, torque=True)
+
+
+class MujocoPandaDriver(Driver):
+    """A simulated Franka Panda on a table, with optional offscreen cameras.
+
+    ``wait(duration_s)`` advances physics by ``duration_s`` of simulated time; with
+    ``realtime=True`` it also paces itself to the wall clock, like a real arm.
+    """
+
+    def __init__(
+        self,
+        scene: SceneConfig | None = None,
+        cameras: Sequence[CameraRequest] = (),
+        control_hz: float = 20.0,
+        realtime: bool = False,
+    ) -> None:
+        super().__init__()
+        self.scene = scene or SceneConfig()
+        self.model = build_model(self.scene)
+        self.data = mujoco.MjData(self.model)
+        self._realtime = realtime
+        self._wall_offset: float | None = None
+        self._ik = DifferentialIK(self.model, EE_SITE, ARM_JOINTS)
+        self._renderer = CameraRenderer(self.model, cameras)
+        self._spec = self._build_spec(control_hz)
+        self._site = self.model.site(EE_SITE).id
+        self._qadr = np.array([self.model.joint(n).qposadr[0] for n in ARM_JOINTS])
+        self._vadr = np.array([self.model.joint(n).dofadr[0] for n in ARM_JOINTS])
+        self._finger_qadr = np.array([self.model.joint(n).qposadr[0] for n in FINGER_JOINTS])
+        self._lower = self._spec.limits("lower")
+        self._upper = self._spec.limits("upper")
+        self._effort = self._spec.limits("max_effort")
+        self._gains: _Gains | None = None
+        self._gripper_target = 0.08
+
+    # ----------------------------------------------------------------- spec
+    def _build_spec(self, control_hz: float) -> RobotSpec:
+        joints = tuple(
+            JointSpec(name, float(lo), float(hi), PANDA_MAX_VELOCITY[i], PANDA_MAX_EFFORT[i])
+            for i, (name, (lo, hi)) in enumerate(
+                (n, self.model.joint(n).range) for n in ARM_JOINTS
+            )
+        )
+        if control_hz <= 0 or control_hz > 1.0 / self.model.opt.timestep:
+            raise ConfigError(
+                f"control_hz={control_hz} is outside (0, {1.0 / self.model.opt.timestep:g}] "
+                "(the physics rate); choose a lower rate"
+            )
+        return RobotSpec(
+            name="mujoco_panda",
+            joints=joints,
+            control_modes=frozenset(ControlMode),
+            control_hz=control_hz,
+            max_control_hz=1.0 / self.model.opt.timestep,
+            cameras=self._renderer.specs,
+            gripper=GripperSpec(min_width=0.0, max_width=0.08, max_force=40.0),
+        )
+
+    @property
+    def spec(self) -> RobotSpec:
+        return self._spec
+
+    @property
+    def physics_dt(self) -> float:
+        return float(self.model.opt.timestep)
+
+    # ------------------------------------------------------- connect/reset
+    def _connect(self) -> None:
+        self.reset_robot(HOME_Q, gripper_width=0.08)
+        self._renderer.open()
+
+    def _disconnect(self) -> None:
+        self._renderer.close()
+
+    def reset_robot(self, q: FloatArray, gripper_width: float = 0.08) -> None:
+        """Reset the simulation: the arm at ``q`` at rest, position control, gripper set."""
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[self._qadr] = q
+        self.data.qpos[self._finger_qadr] = gripper_width / 2.0
+        self._set_gains(_POSITION_GAINS)
+        self.data.ctrl[:7] = q
+        self._gripper_target = float(gripper_width)
+        self.data.ctrl[7] = gripper_width / 2.0
+        mujoco.mj_forward(self.model, self.data)
+        self._wall_offset = None
+
+    # ---------------------------------------------------------------- read
+    def _read(self) -> RobotState:
+        d = self.data
+        images, depths = self._renderer.render(d)
+        return RobotState(
+            timestamp=float(d.time),
+            q=d.qpos[self._qadr].copy(),
+            dq=d.qvel[self._vadr].copy(),
+            tau=d.actuator_force[:7].copy(),
+            ee_pos=d.site_xpos[self._site].copy(),
+            ee_quat=quat_from_mat(d.site_xmat[self._site]),
+            gripper_width=self.gripper_width(),
+            images=images,
+            depths=depths,
+        )
+
+    def gripper_width(self) -> float:
+        """Current finger opening in m."""
+        return float(np.sum(self.data.qpos[self._finger_qadr]))
+
+    # ------------------------------------------------------------- command
+    def _command(self, cmd: Command) -> Command:
+        gripper = self._apply_gripper(cmd.gripper_width)
+        if cmd.mode is ControlMode.JOINT_POSITION:
+            q = self._apply_position(require_finite("joint_position", cmd.joint_position, (7,)))
+            return Command(cmd.mode, joint_position=q, gripper_width=gripper)
+        if cmd.mode is ControlMode.JOINT_IMPEDANCE:
+            return self._apply_impedance(cmd).with_(gripper_width=gripper)
+        if cmd.mode is ControlMode.JOINT_TORQUE:
+            tau = require_finite("joint_torque", cmd.joint_torque, (7,))
+            self._set_gains(_TORQUE_GAINS)
+            tau = np.clip(tau, -self._effort, self._effort)
+            self.data.ctrl[:7] = tau
+            return Command(cmd.mode, joint_torque=tau, gripper_width=gripper)
+        return self._apply_ee_delta(cmd).with_(gripper_width=gripper)
+
+    def _apply_gripper(self, width: float | None) -> float:
+        if width is not None:
+            if not np.isfinite(width):
+                raise CommandError(f"gripper_width must be finite, got {width}")
+            self._gripper_target = float(np.clip(width, 0.0, 0.08))
+            self.data.ctrl[7] = self._gripper_target / 2.0
+        return self._gripper_target
+
+    def _apply_position(self, q: FloatArray) -> FloatArray:
+        self._set_gains(_POSITION_GAINS)
+        q = np.clip(q, self._lower, self._upper)
+        self.data.ctrl[:7] = q
+        return q
+
+    def _apply_impedance(self, cmd: Command) -> Command:
+        q = np.clip(require_finite("joint_position", cmd.joint_position, (7,)), self._lower, self._upper)
+        kp = np.clip(require_finite("stiffness", cmd.stiffness, (7,)), 0.0, MAX_STIFFNESS)
+        kd = np.clip(require_finite("damping", cmd.damping, (7,)), 0.0, MAX_DAMPING)
+        tau_ff = np.zeros(7) if cmd.joint_torque is None else require_finite("joint_torque", cmd.joint_torque, (7,))
+        tau_ff = np.clip(tau_ff, -self._effort, self._effort)
+        self._set_gains(_Gains(tuple(kp), tuple(kd), tau_ff=tuple(tau_ff)))
+        self.data.ctrl[:7] = q
+        return Command(cmd.mode, joint_position=q, stiffness=kp, damping=kd, joint_torque=tau_ff)
+
+    def _apply_ee_delta(self, cmd: Command) -> Command:
+        dpos = require_finite("ee_delta_pos", cmd.ee_delta_pos, (3,))
+        drot = np.zeros(3) if cmd.ee_delta_rot is None else require_finite("ee_delta_rot", cmd.ee_delta_rot, (3,))
+        dpos = _clip_norm(dpos, MAX_EE_STEP_M)
+        drot = _clip_norm(drot, MAX_EE_STEP_RAD)
+        pos = self.data.site_xpos[self._site] + dpos
+        quat = quat_multiply(quat_from_rotvec(drot), quat_from_mat(self.data.site_xmat[self._site]))
+        q = self._ik.solve(self.data.qpos[self._qadr], pos, quat, max_iters=8, tol_pos_m=2e-4).q
+        q = self._apply_position(q)
+        return Command(cmd.mode, ee_delta_pos=dpos, ee_delta_rot=drot, joint_position=q)
+
+    def _set_gains(self, gains: _Gains) -> None:
+        if gains == self._gains:
+            return
+        m = self.model
+        kp, kd = np.asarray(gains.kp), np.asarray(gains.kd)
+        m.actuator_gainprm[:7, 0] = 1.0 if gains.torque else kp
+        m.actuator_biasprm[:7, 0] = gains.tau_ff
+        m.actuator_biasprm[:7, 1] = -kp
+        m.actuator_biasprm[:7, 2] = -kd
+        if gains.torque:
+            m.actuator_ctrlrange[:7] = np.column_stack([-self._effort, self._effort])
+        else:
+            m.actuator_ctrlrange[:7] = np.column_stack([self._lower, self._upper])
+        self._gains = gains
+
+    # --------------------------------------------------------------- clock
+    def now(self) -> float:
+        return float(self.data.time)
+
+    def wait(self, duration_s: float) -> float:
+        """Advance physics by ``duration_s`` (rounded to whole physics steps)."""
+        nstep = max(1, round(duration_s / self.model.opt.timestep))
+        mujoco.mj_step(self.model, self.data, nstep)
+        if self._realtime:
+            self._pace_to_wall_clock()
+        return float(self.data.time)
+
+    def _pace_to_wall_clock(self) -> None:
+        now = time.perf_counter()
+        if self._wall_offset is None:
+            self._wall_offset = now - self.data.time
+        delay = self._wall_offset + self.data.time - now
+        if delay > 0:
+            time.sleep(delay)
+
+    # ------------------------------------------------- simulation accessors
+    def ik(self) -> DifferentialIK:
+        """The inverse-kinematics solver on this robot's model."""
+        return self._ik
+
+    def object_pose(self, name: str) -> tuple[FloatArray, FloatArray]:
+        """World position (3,) and quaternion (4,) of a scene object."""
+        body = self.model.body(name)
+        return self.data.xpos[body.id].copy(), self.data.xquat[body.id].copy()
+
+    def object_velocity(self, name: str) -> FloatArray:
+        """Linear (3,) then angular (3,) velocity of a free scene object."""
+        adr = self.model.joint(f"{name}_joint").dofadr[0]
+        return self.data.qvel[adr : adr + 6].copy()
+
+    def set_object_pose(self, name: str, pos: FloatArray, quat: FloatArray) -> None:
+        """Place a free scene object at rest."""
+        joint = self.model.joint(f"{name}_joint")
+        self.data.qpos[joint.qposadr[0] : joint.qposadr[0] + 7] = np.concatenate([pos, quat])
+        self.data.qvel[joint.dofadr[0] : joint.dofadr[0] + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def set_marker(self, name: str, pos: FloatArray) -> None:
+        """Move a visual marker (e.g. a goal)."""
+        self.data.mocap_pos[self.model.body(name).mocapid[0]] = pos
+
+    def in_contact(self, geom_a: str, geom_b_body: str) -> bool:
+        """Whether geom ``geom_a`` touches any geom of body ``geom_b_body``."""
+        gid = self.model.geom(geom_a).id
+        bid = self.model.body(geom_b_body).id
+        for i in range(self.data.ncon):
+            c = self.data.contact[i]
+            g1, g2 = c.geom1, c.geom2
+            if (g1 == gid and self.model.geom_bodyid[g2] == bid) or (
+                g2 == gid and self.model.geom_bodyid[g1] == bid
+            ):
+                return True
+        return False
+
+
+def _clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:
+    norm = float(np.linalg.norm(vec))
+    return vec if norm <= max_norm else vec * (max_norm / norm)

@@ -1,0 +1,94 @@
+"""Offscreen RGB and depth rendering of MuJoCo cameras, with their pinhole intrinsics."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+from numpy.typing import NDArray
+
+from robolearn.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
+
+EGL_FIX = (
+    "offscreen rendering failed: install EGL/Mesa with "
+    "`apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri` and set MUJOCO_GL=egl"
+)
+
+
+@dataclass(frozen=True)
+class CameraRequest:
+    """A camera to render on every ``read()``."""
+
+    name: str
+    height: int = 128
+    width: int = 128
+    depth: bool = False
+
+
+def intrinsics_from_fovy(fovy_deg: float, height: int, width: int) -> CameraIntrinsics:
+    """Pinhole intrinsics of a MuJoCo camera (square pixels, centred principal point)."""
+    focal = 0.5 * height / math.tan(math.radians(fovy_deg) / 2.0)
+    return CameraIntrinsics(width, height, focal, focal, (width - 1) / 2.0, (height - 1) / 2.0)
+
+
+class CameraRenderer:
+    """Renders a fixed set of cameras; one MuJoCo renderer per image size."""
+
+    def __init__(self, model: mujoco.MjModel, requests: Sequence[CameraRequest]) -> None:
+        self._model = model
+        self._requests = tuple(requests)
+        max_h, max_w = model.vis.global_.offheight, model.vis.global_.offwidth
+        specs = []
+        for req in self._requests:
+            cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, req.name)
+            if cam_id < 0:
+                known = ", ".join(model.camera(i).name for i in range(model.ncam))
+                raise ConfigError(f"unknown camera {req.name!r}; the scene has: {known}")
+            if req.height > max_h or req.width > max_w:
+                raise ConfigError(
+                    f"camera {req.name!r} asks for {req.height}x{req.width} but the scene's "
+                    f"offscreen buffer is {max_h}x{max_w}; raise SceneConfig.offscreen_size"
+                )
+            fovy = float(model.cam_fovy[cam_id])
+            specs.append(CameraSpec(req.name, intrinsics_from_fovy(fovy, req.height, req.width), req.depth))
+        self.specs = tuple(specs)
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+
+    def open(self) -> None:
+        for req in self._requests:
+            key = (req.height, req.width)
+            if key not in self._renderers:
+                self._renderers[key] = _make_renderer(self._model, *key)
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
+
+    def render(
+        self, data: mujoco.MjData
+    ) -> tuple[dict[str, NDArray[np.uint8]], dict[str, NDArray[np.float32]]]:
+        """RGB (H, W, 3) uint8 and depth (H, W) float32 metres of every requested camera."""
+        images: dict[str, NDArray[np.uint8]] = {}
+        depths: dict[str, NDArray[np.float32]] = {}
+        for req in self._requests:
+            renderer = self._renderers[(req.height, req.width)]
+            renderer.update_scene(data, camera=req.name)
+            images[req.name] = renderer.render()
+            if req.depth:
+                renderer.enable_depth_rendering()
+                depths[req.name] = renderer.render().astype(np.float32)
+                renderer.disable_depth_rendering()
+        return images, depths
+
+
+def _make_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Renderer:
+    try:
+        return mujoco.Renderer(model, height=height, width=width)
+    except Exception as exc:  # GL context creation raises many different types
+        backend = os.environ.get("MUJOCO_GL", "<unset>")
+        raise DriverError(f"{EGL_FIX} (MUJOCO_GL={backend}: {exc})") from exc
