@@ -156,6 +156,14 @@ class MujocoPandaDriver(Driver):
             depths=depths,
         )
 
+    def ee_pose(self) -> tuple[FloatArray, FloatArray]:
+        """End-effector position (3,) and quaternion (4,) without rendering cameras."""
+        return self.data.site_xpos[self._site].copy(), quat_from_mat(self.data.site_xmat[self._site])
+
+    def joint_positions(self) -> FloatArray:
+        """Arm joint positions (7,) without rendering cameras."""
+        return self.data.qpos[self._qadr].copy()
+
     def gripper_width(self) -> float:
         """Current finger opening in m."""
         return float(np.sum(self.data.qpos[self._finger_qadr]))

@@ -70,7 +70,7 @@ class CameraMount:
 
 
 DEFAULT_CAMERAS = (
-    CameraMount("front", pos=(1.35, 0.0, 0.55), look_at=(0.45, 0.0, 0.05)),
+    CameraMount("front", pos=(1.25, 0.0, 0.65), look_at=(0.4, 0.0, 0.12), fovy_deg=50.0),
     # On the hand, looking along the approach axis (hand +z) past the fingers.
     CameraMount("wrist", pos=(0.06, 0.0, 0.02), look_at=(0.0, 0.0, 0.2), up=(1.0, 0.0, 0.0),
                 body="panda_hand", fovy_deg=70.0),

@@ -1,0 +1,63 @@
+"""Gymnasium tasks on the simulated Franka. Importing this package registers them.
+
+Ids are ``robolearn/<Name>-v<k>``; a released version is frozen and a change makes ``v<k+1>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from robolearn import _gl  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from robolearn.types import ConfigError
+
+NAMESPACE = "robolearn"
+
+
+def _entry_point(task_name: str, **kwargs: Any) -> gym.Env:
+    from envs.base import FrankaTaskEnv
+    from envs.tasks import TASKS
+
+    task_cls = next(t for t in TASKS if t.name == task_name)
+    return FrankaTaskEnv(task_cls(), **kwargs)
+
+
+def _register_all() -> None:
+    from envs.tasks import TASKS
+
+    for task_cls in TASKS:
+        env_id = f"{NAMESPACE}/{task_cls.name}-v0"
+        if env_id not in gym.registry:
+            gym.register(
+                env_id,
+                entry_point=_entry_point,
+                kwargs={"task_name": task_cls.name},
+                max_episode_steps=task_cls.max_episode_steps,
+            )
+
+
+def registered_ids() -> list[str]:
+    """Every robolearn task id, sorted."""
+    return sorted(k for k in gym.registry if k.startswith(f"{NAMESPACE}/"))
+
+
+def make(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` with a clear error listing the valid ids for an unknown id."""
+    if env_id not in gym.registry:
+        raise ConfigError(
+            f"unknown environment {env_id!r}; registered: {', '.join(registered_ids())}"
+        )
+    return gym.make(env_id, **kwargs)
+
+
+def make_expert(env: gym.Env) -> Any:
+    """The scripted expert of ``env``'s task (see :mod:`envs.experts`)."""
+    from envs.experts import make_expert as _make
+
+    return _make(env)
+
+
+_register_all()
+
+__all__ = ["NAMESPACE", "make", "make_expert", "registered_ids"]

@@ -1,0 +1,306 @@
+"""The Franka task environment: a driver plus a task, as a ``gymnasium.Env``.
+
+Observation modes (``obs_mode``):
+
+* ``"state"`` — a ``Dict`` of named arrays: proprioception plus the task's privileged state;
+* ``"image"`` — proprioception plus ``<camera>_rgb`` (H, W, 3) uint8 and, with
+  ``depth=True``, ``<camera>_depth`` (H, W, 1) float32 metres;
+* ``goal_conditioned=True`` (state only) — ``observation`` / ``achieved_goal`` /
+  ``desired_goal`` as Stable-Baselines3's HER expects, with a vectorized ``compute_reward``.
+
+Control modes (``control_mode``), all with a last gripper entry:
+
+* ``"ee_delta"`` (default) — ``[-1, 1]^4``: xyz delta × ``max_ee_step_m``, gripper; the
+  gripper stays pointing down;
+* ``"ee_delta_pose"`` — ``[-1, 1]^7``: xyz delta, axis-angle delta × ``max_ee_rot_rad``, gripper;
+* ``"joint_position"`` — absolute joint targets (rad) and gripper width (m);
+* ``"joint_torque"`` — joint torques (N·m, gravity compensated) and gripper width (m).
+
+Actions in ``[-1, 1]`` map the gripper linearly from closed (-1) to open (+1).
+
+Bad actions: a wrong shape, NaN or inf raises :class:`ActionError` before anything reaches
+the physics. Finite values outside the action space are clipped to it (documented rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
+from drivers.mujoco_panda.model import Marker, SceneObject
+from robolearn.geometry import quat_error
+from robolearn.types import Command, CommandError, ConfigError, ControlMode, FloatArray
+
+ObsMode = Literal["state", "image"]
+EnvControlMode = Literal["ee_delta", "ee_delta_pose", "joint_position", "joint_torque"]
+RewardType = Literal["dense", "sparse"]
+CONTROL_MODES: tuple[str, ...] = ("ee_delta", "ee_delta_pose", "joint_position", "joint_torque")
+DOWN_QUAT = np.array([0.0, 1.0, 0.0, 0.0])
+"""End-effector pointing down (tool z along world -z), the home orientation."""
+MAX_GRIPPER_WIDTH = 0.08
+
+
+class ActionError(CommandError):
+    """An action is malformed: wrong shape, NaN or inf."""
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What a task's reset sampled, kept for observations, rewards and experts."""
+
+    goal: FloatArray
+    object_start: FloatArray | None = None
+
+
+class Task:
+    """Task logic: scene extras, reset distribution, goals. Subclasses fill it in."""
+
+    name: ClassVar[str] = "Task"
+    objects: ClassVar[tuple[SceneObject, ...]] = ()
+    markers: ClassVar[tuple[Marker, ...]] = (Marker("goal"),)
+    max_episode_steps: ClassVar[int] = 100
+    success_threshold_m: ClassVar[float] = 0.05
+
+    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+        """Place objects and sample the goal."""
+        raise NotImplementedError
+
+    def achieved_goal(self, driver: MujocoPandaDriver) -> FloatArray:
+        """The point that must reach the goal (end effector or object), (3,)."""
+        raise NotImplementedError
+
+    def state_obs(self, driver: MujocoPandaDriver, task: TaskState) -> dict[str, FloatArray]:
+        """Privileged task state for the ``state`` observation mode."""
+        return {"goal_pos": task.goal.astype(np.float32)}
+
+
+class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """A Franka Panda task in MuJoCo; see the module docstring for modes and spaces."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        task: Task,
+        obs_mode: ObsMode = "state",
+        control_mode: EnvControlMode = "ee_delta",
+        reward_type: RewardType = "dense",
+        goal_conditioned: bool = False,
+        control_hz: float = 20.0,
+        physics_dt: float = 0.002,
+        image_size: tuple[int, int] = (128, 128),
+        cameras: tuple[str, ...] = ("front", "wrist"),
+        depth: bool = False,
+        render_mode: str | None = None,
+        render_size: tuple[int, int] = (240, 320),
+        max_ee_step_m: float = 0.05,
+        max_ee_rot_rad: float = 0.2,
+        terminate_on_success: bool = False,
+    ) -> None:
+        _check_choice("obs_mode", obs_mode, ("state", "image"))
+        _check_choice("control_mode", control_mode, CONTROL_MODES)
+        _check_choice("reward_type", reward_type, ("dense", "sparse"))
+        if goal_conditioned and obs_mode != "state":
+            raise ConfigError("goal_conditioned=True needs obs_mode='state'")
+        if render_mode not in (None, "rgb_array"):
+            raise ConfigError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.task = task
+        self.obs_mode, self.control_mode = obs_mode, control_mode
+        self.reward_type, self.goal_conditioned = reward_type, goal_conditioned
+        self.control_hz, self.render_mode = float(control_hz), render_mode
+        self.max_ee_step_m, self.max_ee_rot_rad = max_ee_step_m, max_ee_rot_rad
+        self.terminate_on_success = terminate_on_success
+        self._render_size = render_size
+        self._cameras = cameras if obs_mode == "image" else ()
+        requests = [CameraRequest(c, image_size[0], image_size[1], depth) for c in self._cameras]
+        scene = SceneConfig(objects=task.objects, markers=task.markers, physics_dt=physics_dt)
+        self.driver = MujocoPandaDriver(scene, cameras=requests, control_hz=control_hz)
+        self.driver.connect()
+        self._task_state = TaskState(goal=np.zeros(3))
+        self._ee_quat_ref = DOWN_QUAT.copy()
+        self._frame_renderer: Any = None
+        self.action_space = self._make_action_space()
+        self.observation_space = self._make_observation_space()
+
+    # ------------------------------------------------------------------ spaces
+    def _make_action_space(self) -> spaces.Box:
+        spec = self.driver.spec
+        if self.control_mode == "ee_delta":
+            return spaces.Box(-1.0, 1.0, (4,), np.float32)
+        if self.control_mode == "ee_delta_pose":
+            return spaces.Box(-1.0, 1.0, (7,), np.float32)
+        if self.control_mode == "joint_position":
+            low = np.append(spec.limits("lower"), 0.0)
+            high = np.append(spec.limits("upper"), MAX_GRIPPER_WIDTH)
+        else:
+            effort = spec.limits("max_effort")
+            low, high = np.append(-effort, 0.0), np.append(effort, MAX_GRIPPER_WIDTH)
+        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+
+    def _make_observation_space(self) -> spaces.Dict:
+        self.driver.reset_robot(HOME_Q)
+        self._task_state = self.task.reset(self.driver, np.random.default_rng(0))
+        sample = self._observe()
+        return spaces.Dict({k: _box_like(k, v) for k, v in sample.items()})
+
+    # ------------------------------------------------------------- gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        q0 = HOME_Q + self.np_random.uniform(-0.02, 0.02, size=7)
+        self.driver.reset_robot(q0, gripper_width=MAX_GRIPPER_WIDTH)
+        self._task_state = self.task.reset(self.driver, self.np_random)
+        self.driver.set_marker("goal", self._task_state.goal)
+        obs = self._observe()
+        return obs, {"is_success": self._is_success()}
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        action = self._validate_action(action)
+        applied = self.driver.command(self._action_to_command(action))
+        self.driver.wait(1.0 / self.control_hz)
+        obs = self._observe()
+        achieved = self.task.achieved_goal(self.driver)
+        reward = float(self.compute_reward(achieved, self._task_state.goal, {}))
+        success = self._is_success()
+        info = {"is_success": success, "applied_command": applied}
+        terminated = bool(success and self.terminate_on_success)
+        return obs, reward, terminated, False, info
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        if self.render_mode != "rgb_array":
+            return None
+        if self._frame_renderer is None:
+            from drivers.mujoco_panda.render import CameraRenderer
+
+            h, w = self._render_size
+            self._frame_renderer = CameraRenderer(self.driver.model, [CameraRequest("front", h, w)])
+            self._frame_renderer.open()
+        images, _ = self._frame_renderer.render(self.driver.data)
+        return images["front"]
+
+    def close(self) -> None:
+        if self._frame_renderer is not None:
+            self._frame_renderer.close()
+            self._frame_renderer = None
+        self.driver.disconnect()
+
+    def compute_reward(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
+    ) -> np.ndarray:
+        """Vectorized over leading dims: dense = -distance, sparse = -(distance > threshold)."""
+        dist = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
+        if self.reward_type == "sparse":
+            return -(dist > self.task.success_threshold_m).astype(np.float32)
+        return -dist.astype(np.float32)
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def goal(self) -> FloatArray:
+        return self._task_state.goal
+
+    @property
+    def task_state(self) -> TaskState:
+        return self._task_state
+
+    def _is_success(self) -> bool:
+        dist = np.linalg.norm(self.task.achieved_goal(self.driver) - self._task_state.goal)
+        return bool(dist < self.task.success_threshold_m)
+
+    def _validate_action(self, action: np.ndarray) -> np.ndarray:
+        arr = np.asarray(action, dtype=np.float64)
+        if arr.shape != self.action_space.shape:
+            raise ActionError(
+                f"action must have shape {self.action_space.shape} for control_mode="
+                f"{self.control_mode!r}, got {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ActionError(f"action contains NaN or inf: {arr.tolist()}")
+        return np.clip(arr, self.action_space.low, self.action_space.high)
+
+    def _action_to_command(self, action: np.ndarray) -> Command:
+        if self.control_mode in ("ee_delta", "ee_delta_pose"):
+            width = (action[-1] + 1.0) / 2.0 * MAX_GRIPPER_WIDTH
+            dpos = action[:3] * self.max_ee_step_m
+            if self.control_mode == "ee_delta":
+                state_quat = self.driver.ee_pose()[1]
+                drot = quat_error(self._ee_quat_ref, state_quat)
+            else:
+                drot = action[3:6] * self.max_ee_rot_rad
+            return Command(ControlMode.EE_DELTA, ee_delta_pos=dpos, ee_delta_rot=drot,
+                           gripper_width=float(width))
+        if self.control_mode == "joint_position":
+            return Command(ControlMode.JOINT_POSITION, joint_position=action[:7],
+                           gripper_width=float(action[7]))
+        return Command(ControlMode.JOINT_TORQUE, joint_torque=action[:7],
+                       gripper_width=float(action[7]))
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        state = self.driver.read()
+        proprio = {
+            "qpos": state.q.astype(np.float32),
+            "qvel": state.dq.astype(np.float32),
+            "ee_pos": state.ee_pos.astype(np.float32),
+            "ee_quat": state.ee_quat.astype(np.float32),
+            "gripper_width": np.array([state.gripper_width], np.float32),
+        }
+        if self.goal_conditioned:
+            task_obs = self.task.state_obs(self.driver, self._task_state)
+            task_obs.pop("goal_pos", None)
+            flat = np.concatenate([*proprio.values(), *task_obs.values()]).astype(np.float32)
+            return {
+                "observation": flat,
+                "achieved_goal": self.task.achieved_goal(self.driver).astype(np.float32),
+                "desired_goal": self._task_state.goal.astype(np.float32),
+            }
+        if self.obs_mode == "state":
+            return {**proprio, **self.task.state_obs(self.driver, self._task_state)}
+        obs: dict[str, np.ndarray] = dict(proprio)
+        for cam in self._cameras:
+            obs[f"{cam}_rgb"] = state.images[cam]
+            if cam in state.depths:
+                obs[f"{cam}_depth"] = state.depths[cam][..., None]
+        return obs
+
+    # -------------------------------------------------- expert interface
+    def ee_target_to_action(self, target_pos: FloatArray, gripper_open: bool) -> np.ndarray:
+        """The action that moves the end effector towards ``target_pos`` (pointing down).
+
+        Used by scripted experts so that one expert works in every position-type control mode.
+        """
+        grip = 1.0 if gripper_open else -1.0
+        ee_pos = self.driver.ee_pose()[0]
+        if self.control_mode in ("ee_delta", "ee_delta_pose"):
+            delta = np.clip((target_pos - ee_pos) / self.max_ee_step_m, -1.0, 1.0)
+            if self.control_mode == "ee_delta":
+                return np.append(delta, grip).astype(np.float32)
+            rot = quat_error(DOWN_QUAT, self.driver.ee_pose()[1]) / self.max_ee_rot_rad
+            return np.concatenate([delta, np.clip(rot, -1, 1), [grip]]).astype(np.float32)
+        if self.control_mode == "joint_position":
+            step = target_pos - ee_pos
+            step *= min(1.0, self.max_ee_step_m / max(float(np.linalg.norm(step)), 1e-9))
+            q_now = self.driver.joint_positions()
+            q = self.driver.ik().solve(q_now, ee_pos + step, DOWN_QUAT, max_iters=20).q
+            return np.append(q, MAX_GRIPPER_WIDTH if gripper_open else 0.0).astype(np.float32)
+        raise ConfigError(
+            "scripted experts drive position-type control modes "
+            "(ee_delta, ee_delta_pose, joint_position), not joint_torque"
+        )
+
+
+def _box_like(key: str, value: np.ndarray) -> spaces.Box:
+    if value.dtype == np.uint8:
+        return spaces.Box(0, 255, value.shape, np.uint8)
+    return spaces.Box(-np.inf, np.inf, value.shape, np.float32)
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

@@ -1,0 +1,116 @@
+"""The Franka tasks: Reach, Push, Lift, PickPlace.
+
+Frames: world = robot base; the table top is the plane z = 0. Every task is "bring a point
+to a goal point", so all four share one reward and HER relabelling works on each:
+Reach moves the end effector; Push slides the cube on the table; Lift raises the cube
+``LIFT_HEIGHT_M`` straight up; PickPlace carries the cube to a goal on the table or in the air.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from drivers.mujoco_panda import MujocoPandaDriver
+from drivers.mujoco_panda.model import SceneObject
+from envs.base import Task, TaskState
+from robolearn.geometry import yaw_quat
+from robolearn.types import FloatArray
+
+CUBE_HALF_M = 0.02
+CUBE = SceneObject("cube", half_extents=(CUBE_HALF_M,) * 3, mass=0.05)
+LIFT_HEIGHT_M = 0.15
+OBJECT_X = (0.40, 0.60)
+OBJECT_Y = (-0.15, 0.15)
+MAX_CUBE_YAW = np.pi / 8
+
+
+def _sample_xy(rng: np.random.Generator) -> FloatArray:
+    return np.array([rng.uniform(*OBJECT_X), rng.uniform(*OBJECT_Y)])
+
+
+def _sample_far_xy(rng: np.random.Generator, avoid: FloatArray, min_dist: float) -> FloatArray:
+    for _ in range(100):
+        xy = _sample_xy(rng)
+        if np.linalg.norm(xy - avoid) >= min_dist:
+            return xy
+    raise RuntimeError("could not sample a goal far enough from the object")
+
+
+class ReachTask(Task):
+    """Move the end effector to a goal point in the workspace."""
+
+    name = "FrankaReach"
+    objects = ()
+    max_episode_steps = 50
+    GOAL_LOW: ClassVar[FloatArray] = np.array([0.30, -0.25, 0.05])
+    GOAL_HIGH: ClassVar[FloatArray] = np.array([0.60, 0.25, 0.35])
+
+    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+        return TaskState(goal=rng.uniform(self.GOAL_LOW, self.GOAL_HIGH))
+
+    def achieved_goal(self, driver: MujocoPandaDriver) -> FloatArray:
+        return driver.ee_pose()[0]
+
+
+class _CubeTask(Task):
+    """Shared cube handling: placement with a random yaw, cube state observations."""
+
+    objects = (CUBE,)
+
+    def _place_cube(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> FloatArray:
+        pos = np.append(_sample_xy(rng), CUBE_HALF_M)
+        driver.set_object_pose("cube", pos, yaw_quat(rng.uniform(-MAX_CUBE_YAW, MAX_CUBE_YAW)))
+        return pos
+
+    def achieved_goal(self, driver: MujocoPandaDriver) -> FloatArray:
+        return driver.object_pose("cube")[0]
+
+    def state_obs(self, driver: MujocoPandaDriver, task: TaskState) -> dict[str, FloatArray]:
+        pos, quat = driver.object_pose("cube")
+        return {
+            "object_pos": pos.astype(np.float32),
+            "object_quat": quat.astype(np.float32),
+            "object_vel": driver.object_velocity("cube").astype(np.float32),
+            "goal_pos": task.goal.astype(np.float32),
+        }
+
+
+class PushTask(_CubeTask):
+    """Slide the cube across the table to a goal on the table."""
+
+    name = "FrankaPush"
+    max_episode_steps = 100
+
+    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+        start = self._place_cube(driver, rng)
+        goal = np.append(_sample_far_xy(rng, start[:2], 0.1), CUBE_HALF_M)
+        return TaskState(goal=goal, object_start=start)
+
+
+class LiftTask(_CubeTask):
+    """Grasp the cube and lift it ``LIFT_HEIGHT_M`` above where it lay."""
+
+    name = "FrankaLift"
+    max_episode_steps = 80
+
+    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+        start = self._place_cube(driver, rng)
+        return TaskState(goal=start + np.array([0.0, 0.0, LIFT_HEIGHT_M]), object_start=start)
+
+
+class PickPlaceTask(_CubeTask):
+    """Carry the cube to a goal on the table or up to 0.2 m above it."""
+
+    name = "FrankaPickPlace"
+    max_episode_steps = 120
+
+    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+        start = self._place_cube(driver, rng)
+        xy = _sample_far_xy(rng, start[:2], 0.12)
+        goal = np.append(xy, CUBE_HALF_M + rng.uniform(0.0, 0.18))
+        return TaskState(goal=goal, object_start=start)
+
+
+TASKS: tuple[type[Task], ...] = (ReachTask, PushTask, LiftTask, PickPlaceTask)
