@@ -89,7 +89,17 @@ class DifferentialIK:
         w = self._rot_weight
         jac = np.vstack([self._jac_pos[:, self._dof_idx], w * self._jac_rot[:, self._dof_idx]])
         err = np.concatenate([e_pos, w * e_rot])  # (6,)
-        jjt = jac @ jac.T + self._damping * np.eye(6)
-        dq = jac.T @ np.linalg.solve(jjt, err)  # (dof,)
+        # Joints at a limit that the step would push further are locked and the step is
+        # solved again without them: clamping them afterwards instead breaks the descent
+        # direction and makes the iteration drift away from the target.
+        free = np.ones(q.shape, dtype=bool)  # (dof,)
+        for _ in range(q.size):
+            jac_free = jac * free  # (6, dof), locked joints' columns zeroed
+            jjt = jac_free @ jac_free.T + self._damping * np.eye(6)
+            dq = jac_free.T @ np.linalg.solve(jjt, err)  # (dof,)
+            pushed = ((q <= self._lower) & (dq < 0)) | ((q >= self._upper) & (dq > 0))
+            if not np.any(pushed & free):
+                break
+            free &= ~pushed
         scale = max(1.0, float(np.max(np.abs(dq))) / max_step)
         return np.clip(q + dq / scale, self._lower, self._upper)
