@@ -42,13 +42,20 @@ class DifferentialIK:
         self._site_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, site_name)
         joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in joint_names]
         self._qpos_idx = np.array([model.jnt_qposadr[j] for j in joint_ids])
-        self._dof_idx = np.array([model.jnt_dofadr[j] for j in joint_ids])
+        dof_idx = [int(model.jnt_dofadr[j]) for j in joint_ids]
+        if dof_idx != list(range(dof_idx[0], dof_idx[0] + len(dof_idx))):
+            raise ValueError(f"IK joints must have contiguous DoFs, got {dof_idx}")
+        self._dofs = slice(dof_idx[0], dof_idx[-1] + 1)
         self._lower = model.jnt_range[joint_ids, 0].copy()
         self._upper = model.jnt_range[joint_ids, 1].copy()
-        self._damping = damping
         self._rot_weight = rot_weight
         self._jac_pos = np.zeros((3, model.nv))
         self._jac_rot = np.zeros((3, model.nv))
+        self._jac = np.zeros((6, len(joint_ids)))  # (6, dof) stacked [pos; w * rot]
+        self._err = np.zeros(6)
+        self._jjt = np.zeros((6, 6))
+        self._y = np.zeros(6)
+        self._damping = damping
 
     def forward(self, q: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Site pose ``(pos (3,), quat (4,))`` in the world frame at joint positions ``q``."""
@@ -84,22 +91,26 @@ class DifferentialIK:
         err_rot = float(np.linalg.norm(quat_error(target_quat, quat)))
         return IKResult(q, err_pos, err_rot, max_iters)
 
+    def differential_step(
+        self, q: FloatArray, target_pos: FloatArray, target_quat: FloatArray, max_step_rad: float = 0.2
+    ) -> FloatArray:
+        """One DLS step from ``q`` towards the target: the per-tick differential IK of a
+        controller that re-reads the measured pose every tick."""
+        q = np.asarray(q, dtype=np.float64)
+        pos, quat = self.forward(q)
+        return self._step(q, target_pos - pos, quat_error(target_quat, quat), max_step_rad)
+
     def _step(self, q: FloatArray, e_pos: FloatArray, e_rot: FloatArray, max_step: float) -> FloatArray:
         mujoco.mj_jacSite(self._model, self._data, self._jac_pos, self._jac_rot, self._site_id)
-        w = self._rot_weight
-        jac = np.vstack([self._jac_pos[:, self._dof_idx], w * self._jac_rot[:, self._dof_idx]])
-        err = np.concatenate([e_pos, w * e_rot])  # (6,)
-        # Joints at a limit that the step would push further are locked and the step is
-        # solved again without them: clamping them afterwards instead breaks the descent
-        # direction and makes the iteration drift away from the target.
-        free = np.ones(q.shape, dtype=bool)  # (dof,)
-        for _ in range(q.size):
-            jac_free = jac * free  # (6, dof), locked joints' columns zeroed
-            jjt = jac_free @ jac_free.T + self._damping * np.eye(6)
-            dq = jac_free.T @ np.linalg.solve(jjt, err)  # (dof,)
-            pushed = ((q <= self._lower) & (dq < 0)) | ((q >= self._upper) & (dq > 0))
-            if not np.any(pushed & free):
-                break
-            free &= ~pushed
-        scale = max(1.0, float(np.max(np.abs(dq))) / max_step)
-        return np.clip(q + dq / scale, self._lower, self._upper)
+        jac, err, jjt = self._jac, self._err, self._jjt
+        jac[:3] = self._jac_pos[:, self._dofs]
+        np.multiply(self._jac_rot[:, self._dofs], self._rot_weight, out=jac[3:])
+        err[:3] = e_pos
+        np.multiply(e_rot, self._rot_weight, out=err[3:])
+        np.matmul(jac, jac.T, out=jjt)
+        jjt.flat[::7] += self._damping  # J Jᵀ + λI
+        mujoco.mju_cholFactor(jjt, 0.0)  # small dense Cholesky in C: far cheaper than numpy here
+        mujoco.mju_cholSolve(self._y, jjt, err)
+        dq = jac.T @ self._y  # (dof,)
+        scale = max(1.0, float(np.abs(dq).max()) / max_step)
+        return (q + dq / scale).clip(self._lower, self._upper)

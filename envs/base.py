@@ -24,6 +24,7 @@ the physics. Finite values outside the action space are clipped to it (documente
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -125,6 +126,8 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._ee_quat_ref = DOWN_QUAT.copy()
         self._frame_renderer: Any = None
         self.action_space = self._make_action_space()
+        self._action_low = self.action_space.low.astype(np.float64)
+        self._action_high = self.action_space.high.astype(np.float64)
         self.observation_space = self._make_observation_space()
 
     # ------------------------------------------------------------------ spaces
@@ -167,9 +170,12 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         applied = self.driver.command(self._action_to_command(action))
         self.driver.wait(1.0 / self.control_hz)
         obs = self._observe()
-        achieved = self.task.achieved_goal(self.driver)
-        reward = float(self.compute_reward(achieved, self._task_state.goal, {}))
-        success = self._is_success()
+        dist = self._goal_distance()
+        if self.reward_type == "sparse":
+            reward = -float(dist > self.task.success_threshold_m)
+        else:
+            reward = -dist
+        success = bool(dist < self.task.success_threshold_m)
         info = {"is_success": success, "applied_command": applied}
         terminated = bool(success and self.terminate_on_success)
         return obs, reward, terminated, False, info
@@ -210,9 +216,12 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def task_state(self) -> TaskState:
         return self._task_state
 
+    def _goal_distance(self) -> float:
+        diff = self.task.achieved_goal(self.driver) - self._task_state.goal
+        return math.sqrt(float(diff @ diff))
+
     def _is_success(self) -> bool:
-        dist = np.linalg.norm(self.task.achieved_goal(self.driver) - self._task_state.goal)
-        return bool(dist < self.task.success_threshold_m)
+        return bool(self._goal_distance() < self.task.success_threshold_m)
 
     def _validate_action(self, action: np.ndarray) -> np.ndarray:
         arr = np.asarray(action, dtype=np.float64)
@@ -221,9 +230,9 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"action must have shape {self.action_space.shape} for control_mode="
                 f"{self.control_mode!r}, got {arr.shape}"
             )
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise ActionError(f"action contains NaN or inf: {arr.tolist()}")
-        return np.clip(arr, self.action_space.low, self.action_space.high)
+        return arr.clip(self._action_low, self._action_high)
 
     def _action_to_command(self, action: np.ndarray) -> Command:
         if self.control_mode in ("ee_delta", "ee_delta_pose"):

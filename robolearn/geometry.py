@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 
@@ -23,7 +25,7 @@ def quat_from_rotvec(rotvec: FloatArray) -> FloatArray:
     """Unit quaternion of the rotation ``rotvec`` (axis · angle in rad)."""
     out = np.empty(4)
     rotvec = np.asarray(rotvec, float)
-    angle = float(np.linalg.norm(rotvec))
+    angle = math.sqrt(float(rotvec @ rotvec))
     if angle < 1e-12:
         return np.array([1.0, 0.0, 0.0, 0.0])
     mujoco.mju_axisAngle2Quat(out, rotvec / angle, angle)

@@ -190,6 +190,6 @@ def require_finite(name: str, value: FloatArray | None, shape: tuple[int, ...]) 
     arr = np.asarray(value, dtype=np.float64)
     if arr.shape != shape:
         raise CommandError(f"{name} must have shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise CommandError(f"{name} contains NaN or inf: {arr.tolist()}")
     return arr

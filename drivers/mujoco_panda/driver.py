@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -166,7 +167,8 @@ class MujocoPandaDriver(Driver):
 
     def gripper_width(self) -> float:
         """Current finger opening in m."""
-        return float(np.sum(self.data.qpos[self._finger_qadr]))
+        qpos = self.data.qpos
+        return float(qpos[self._finger_qadr[0]] + qpos[self._finger_qadr[1]])
 
     # ------------------------------------------------------------- command
     def _command(self, cmd: Command) -> Command:
@@ -175,30 +177,30 @@ class MujocoPandaDriver(Driver):
             q = self._apply_position(require_finite("joint_position", cmd.joint_position, (7,)))
             return Command(cmd.mode, joint_position=q, gripper_width=gripper)
         if cmd.mode is ControlMode.JOINT_IMPEDANCE:
-            return self._apply_impedance(cmd).with_(gripper_width=gripper)
+            return self._apply_impedance(cmd, gripper)
         if cmd.mode is ControlMode.JOINT_TORQUE:
             tau = require_finite("joint_torque", cmd.joint_torque, (7,))
             self._set_gains(_TORQUE_GAINS)
             tau = np.clip(tau, -self._effort, self._effort)
             self.data.ctrl[:7] = tau
             return Command(cmd.mode, joint_torque=tau, gripper_width=gripper)
-        return self._apply_ee_delta(cmd).with_(gripper_width=gripper)
+        return self._apply_ee_delta(cmd, gripper)
 
     def _apply_gripper(self, width: float | None) -> float:
         if width is not None:
-            if not np.isfinite(width):
+            if not math.isfinite(width):
                 raise CommandError(f"gripper_width must be finite, got {width}")
-            self._gripper_target = float(np.clip(width, 0.0, 0.08))
+            self._gripper_target = min(max(float(width), 0.0), 0.08)
             self.data.ctrl[7] = self._gripper_target / 2.0
         return self._gripper_target
 
     def _apply_position(self, q: FloatArray) -> FloatArray:
         self._set_gains(_POSITION_GAINS)
-        q = np.clip(q, self._lower, self._upper)
+        q = q.clip(self._lower, self._upper)
         self.data.ctrl[:7] = q
         return q
 
-    def _apply_impedance(self, cmd: Command) -> Command:
+    def _apply_impedance(self, cmd: Command, gripper: float) -> Command:
         q = np.clip(require_finite("joint_position", cmd.joint_position, (7,)), self._lower, self._upper)
         kp = np.clip(require_finite("stiffness", cmd.stiffness, (7,)), 0.0, MAX_STIFFNESS)
         kd = np.clip(require_finite("damping", cmd.damping, (7,)), 0.0, MAX_DAMPING)
@@ -206,18 +208,22 @@ class MujocoPandaDriver(Driver):
         tau_ff = np.clip(tau_ff, -self._effort, self._effort)
         self._set_gains(_Gains(tuple(kp), tuple(kd), tau_ff=tuple(tau_ff)))
         self.data.ctrl[:7] = q
-        return Command(cmd.mode, joint_position=q, stiffness=kp, damping=kd, joint_torque=tau_ff)
+        return Command(cmd.mode, joint_position=q, stiffness=kp, damping=kd, joint_torque=tau_ff,
+                       gripper_width=gripper)
 
-    def _apply_ee_delta(self, cmd: Command) -> Command:
+    def _apply_ee_delta(self, cmd: Command, gripper: float) -> Command:
         dpos = require_finite("ee_delta_pos", cmd.ee_delta_pos, (3,))
         drot = np.zeros(3) if cmd.ee_delta_rot is None else require_finite("ee_delta_rot", cmd.ee_delta_rot, (3,))
         dpos = _clip_norm(dpos, MAX_EE_STEP_M)
         drot = _clip_norm(drot, MAX_EE_STEP_RAD)
         pos = self.data.site_xpos[self._site] + dpos
         quat = quat_multiply(quat_from_rotvec(drot), quat_from_mat(self.data.site_xmat[self._site]))
-        q = self._ik.solve(self.data.qpos[self._qadr], pos, quat, max_iters=8, tol_pos_m=2e-4).q
+        # One damped-least-squares step per command: the next command starts from the
+        # measured pose, so the residual of the linearised step is corrected on the next tick.
+        q = self._ik.differential_step(self.data.qpos[self._qadr], pos, quat)
         q = self._apply_position(q)
-        return Command(cmd.mode, ee_delta_pos=dpos, ee_delta_rot=drot, joint_position=q)
+        return Command(cmd.mode, ee_delta_pos=dpos, ee_delta_rot=drot, joint_position=q,
+                       gripper_width=gripper)
 
     def _set_gains(self, gains: _Gains) -> None:
         if gains == self._gains:
@@ -295,5 +301,5 @@ class MujocoPandaDriver(Driver):
 
 
 def _clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:
-    norm = float(np.linalg.norm(vec))
+    norm = math.sqrt(float(vec @ vec))
     return vec if norm <= max_norm else vec * (max_norm / norm)

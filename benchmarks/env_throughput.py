@@ -1,0 +1,189 @@
+"""Env throughput: state-mode steps/s against a bare ``mujoco.mj_step`` loop, image-mode frames/s.
+
+The bare loop replays exactly the physics the env ran: the same initial states and the same
+actuator controls per control tick, with ``mj_step(model, data, nstep)`` doing the same number
+of substeps. Env and bare runs alternate for several rounds and medians are compared (ratios,
+because this machine is noisy). Writes ``benchmarks/results/env_throughput.json`` and the
+README block ``bench:env_throughput``.
+
+    python benchmarks/env_throughput.py [--episodes 6] [--rounds 5] [--image-steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import mujoco
+import numpy as np
+
+import envs
+from benchmarks._report import write_results
+
+
+@dataclass
+class Recording:
+    seeds: list[int]
+    actions: list[list[np.ndarray]]
+    states: list[np.ndarray]  # initial full physics state per episode
+    ctrls: list[list[np.ndarray]]  # actuator controls per tick
+
+
+def record(env_id: str, control_mode: str, episodes: int) -> Recording:
+    """Run the scripted expert once (untimed) and keep actions, controls and initial states."""
+    env = envs.make(env_id, control_mode=control_mode)
+    expert, u = envs.make_expert(env), env.unwrapped
+    rec = Recording([], [], [], [])
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=ep)
+        expert.reset(ep)
+        state = np.empty(mujoco.mj_stateSize(u.driver.model, spec))
+        mujoco.mj_getState(u.driver.model, u.driver.data, state, spec)
+        acts, ctrls = [], []
+        for _ in range(env.spec.max_episode_steps):
+            action = expert.act(obs)
+            obs, *_ = env.step(action)
+            acts.append(action)
+            ctrls.append(u.driver.data.ctrl.copy())
+        rec.seeds.append(ep)
+        rec.actions.append(acts)
+        rec.states.append(state)
+        rec.ctrls.append(ctrls)
+    env.close()
+    return rec
+
+
+def time_env(env: Any, rec: Recording) -> float:
+    """Steps/s of ``env.step`` replaying the recorded actions (resets not timed)."""
+    steps, elapsed = 0, 0.0
+    for seed, acts in zip(rec.seeds, rec.actions):
+        env.reset(seed=seed)
+        t0 = time.perf_counter()
+        for action in acts:
+            env.step(action)
+        elapsed += time.perf_counter() - t0
+        steps += len(acts)
+    return steps / elapsed
+
+
+def time_bare(model: mujoco.MjModel, rec: Recording, nstep: int) -> float:
+    """Steps/s of a bare loop: set the recorded controls, ``mj_step`` nstep substeps."""
+    data = mujoco.MjData(model)
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    steps, elapsed = 0, 0.0
+    for state, ctrls in zip(rec.states, rec.ctrls):
+        mujoco.mj_setState(model, data, state, spec)
+        t0 = time.perf_counter()
+        for ctrl in ctrls:
+            data.ctrl[:] = ctrl
+            mujoco.mj_step(model, data, nstep)
+        elapsed += time.perf_counter() - t0
+        steps += len(ctrls)
+    return steps / elapsed
+
+
+def state_mode(env_id: str, control_mode: str, episodes: int, rounds: int) -> dict[str, Any]:
+    rec = record(env_id, control_mode, episodes)
+    env = envs.make(env_id, control_mode=control_mode)
+    u = env.unwrapped
+    model = u.driver.model
+    nstep = round(1.0 / u.control_hz / model.opt.timestep)
+    env_rates, bare_rates = [], []
+    for _ in range(rounds):
+        env_rates.append(time_env(env, rec))
+        bare_rates.append(time_bare(model, rec, nstep))
+    env.close()
+    ratios = [e / b for e, b in zip(env_rates, bare_rates)]
+    return {
+        "env_id": env_id,
+        "control_mode": control_mode,
+        "substeps_per_step": nstep,
+        "env_steps_per_s": statistics.median(env_rates),
+        "bare_steps_per_s": statistics.median(bare_rates),
+        "ratio": statistics.median(ratios),
+        "steps_per_round": sum(len(a) for a in rec.actions),
+    }
+
+
+def image_mode(env_id: str, size: tuple[int, int], steps: int) -> dict[str, Any]:
+    cams = ("front", "wrist")
+    env = envs.make(env_id, obs_mode="image", image_size=size, cameras=cams)
+    expert = envs.make_expert(env)
+    obs, _ = env.reset(seed=0)
+    expert.reset(0)
+    env.step(expert.act(obs))  # warm up the GL context
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        obs, *_ = env.step(expert.act(obs))
+    elapsed = time.perf_counter() - t0
+    env.close()
+    return {
+        "env_id": env_id,
+        "image_size": list(size),
+        "cameras": len(cams),
+        "env_steps_per_s": steps / elapsed,
+        "frames_per_s": steps * len(cams) / elapsed,
+    }
+
+
+def markdown(state: list[dict[str, Any]], image: list[dict[str, Any]], cmd: str) -> str:
+    lines = [
+        f"Measured with `{cmd}` on {_machine_line()}.",
+        "",
+        "| task | control mode | env steps/s | bare `mj_step` steps/s | ratio (target ≥ 0.7) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in state:
+        verdict = "met" if r["ratio"] >= 0.7 else "**not met**"
+        lines.append(
+            f"| {r['env_id']} | {r['control_mode']} | {r['env_steps_per_s']:.0f} | "
+            f"{r['bare_steps_per_s']:.0f} | {r['ratio']:.2f} ({verdict}) |"
+        )
+    lines += [
+        "",
+        "| image mode (front + wrist RGB) | env steps/s | camera frames/s |",
+        "|---|---:|---:|",
+    ]
+    for r in image:
+        h, w = r["image_size"]
+        lines.append(f"| {h}×{w} | {r['env_steps_per_s']:.1f} | {r['frames_per_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def _machine_line() -> str:
+    import os
+    import platform
+
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}), rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL')}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--image-steps", type=int, default=30)
+    parser.add_argument("--no-readme", action="store_true", help="only write the JSON file")
+    args = parser.parse_args()
+    state = [
+        state_mode(env_id, mode, args.episodes, args.rounds)
+        for env_id in ("robolearn/FrankaReach-v0", "robolearn/FrankaLift-v0")
+        for mode in ("ee_delta", "joint_position")
+    ]
+    for r in state:
+        print(f"{r['env_id']:28s} {r['control_mode']:15s} env {r['env_steps_per_s']:7.0f}/s "
+              f"bare {r['bare_steps_per_s']:7.0f}/s ratio {r['ratio']:.2f}")
+    image = [image_mode("robolearn/FrankaLift-v0", s, args.image_steps) for s in ((128, 128), (480, 640))]
+    for r in image:
+        print(f"image {r['image_size']}: {r['env_steps_per_s']:.1f} steps/s, {r['frames_per_s']:.1f} frames/s")
+    cmd = "make bench" if args.episodes == 6 and args.rounds == 5 else "python benchmarks/env_throughput.py"
+    out = write_results("env_throughput", {"state_mode": state, "image_mode": image},
+                        markdown(state, image, cmd), readme=not args.no_readme)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
