@@ -17,10 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import envs  # first: sets MUJOCO_GL=egl before mujoco is imported
 import mujoco
 import numpy as np
-
-import envs
 from benchmarks._report import write_results
 
 

@@ -16,11 +16,12 @@ NAMESPACE = "robolearn"
 
 
 def _entry_point(task_name: str, **kwargs: Any) -> gym.Env:
-    from envs.base import FrankaTaskEnv
+    from envs.base import FrankaTaskEnv, GoalFrankaTaskEnv
     from envs.tasks import TASKS
 
     task_cls = next(t for t in TASKS if t.name == task_name)
-    return FrankaTaskEnv(task_cls(), **kwargs)
+    env_cls = GoalFrankaTaskEnv if kwargs.get("goal_conditioned") else FrankaTaskEnv
+    return env_cls(task_cls(), **kwargs)
 
 
 def _register_all() -> None:

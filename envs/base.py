@@ -171,12 +171,9 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.driver.wait(1.0 / self.control_hz)
         obs = self._observe()
         dist = self._goal_distance()
-        if self.reward_type == "sparse":
-            reward = -float(dist > self.task.success_threshold_m)
-        else:
-            reward = -dist
+        reward = self._step_reward(obs, dist)
         success = bool(dist < self.task.success_threshold_m)
-        info = {"is_success": success, "applied_command": applied}
+        info = {"is_success": success, "applied_command": applied.to_dict()}
         terminated = bool(success and self.terminate_on_success)
         return obs, reward, terminated, False, info
 
@@ -198,15 +195,6 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._frame_renderer = None
         self.driver.disconnect()
 
-    def compute_reward(
-        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
-    ) -> np.ndarray:
-        """Vectorized over leading dims: dense = -distance, sparse = -(distance > threshold)."""
-        dist = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
-        if self.reward_type == "sparse":
-            return -(dist > self.task.success_threshold_m).astype(np.float32)
-        return -dist.astype(np.float32)
-
     # ------------------------------------------------------------ helpers
     @property
     def goal(self) -> FloatArray:
@@ -215,6 +203,11 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     @property
     def task_state(self) -> TaskState:
         return self._task_state
+
+    def _step_reward(self, obs: dict[str, np.ndarray], dist: float) -> float:
+        if self.reward_type == "sparse":
+            return -float(dist > self.task.success_threshold_m)
+        return -dist
 
     def _goal_distance(self) -> float:
         diff = self.task.achieved_goal(self.driver) - self._task_state.goal
@@ -302,6 +295,27 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             "scripted experts drive position-type control modes "
             "(ee_delta, ee_delta_pose, joint_position), not joint_torque"
         )
+
+
+class GoalFrankaTaskEnv(FrankaTaskEnv):
+    """The goal-conditioned variant (``goal_conditioned=True``): adds ``compute_reward``.
+
+    It is a separate class because Stable-Baselines3 treats any env with ``compute_reward``
+    as goal-conditioned.
+    """
+
+    def compute_reward(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
+    ) -> np.ndarray:
+        """Vectorized over leading dims: dense = -distance, sparse = -(distance > threshold)."""
+        dist = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
+        if self.reward_type == "sparse":
+            return -(dist > self.task.success_threshold_m).astype(np.float32)
+        return -dist.astype(np.float32)
+
+    def _step_reward(self, obs: dict[str, np.ndarray], dist: float) -> float:
+        # Exactly what compute_reward gives for the (float32) goals in the observation.
+        return float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], None))
 
 
 def _box_like(key: str, value: np.ndarray) -> spaces.Box:

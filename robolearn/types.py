@@ -154,7 +154,7 @@ class RobotState:
     """Metric depth by camera name, (H, W) float32 in metres."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Command:
     """One command to a driver. Fields that a mode does not use stay ``None``.
 
@@ -181,6 +181,16 @@ class Command:
     def with_(self, **changes: object) -> Command:
         """A copy with some fields replaced."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """The fields that are set, with ``mode`` as its string value (for logs and infos)."""
+        out: dict[str, object] = {"mode": self.mode.value}
+        for name in ("joint_position", "joint_torque", "stiffness", "damping",
+                     "ee_delta_pos", "ee_delta_rot", "gripper_width"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
 
 
 def require_finite(name: str, value: FloatArray | None, shape: tuple[int, ...]) -> FloatArray:

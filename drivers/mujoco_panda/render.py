@@ -90,5 +90,12 @@ def _make_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Ren
     try:
         return mujoco.Renderer(model, height=height, width=width)
     except Exception as exc:  # GL context creation raises many different types
+        from robolearn._gl import MUJOCO_IMPORTED_FIRST
+
+        if MUJOCO_IMPORTED_FIRST:
+            raise DriverError(
+                "offscreen rendering failed because mujoco was imported before robolearn chose "
+                "its GL backend: run with `export MUJOCO_GL=egl` (or import robolearn first)"
+            ) from exc
         backend = os.environ.get("MUJOCO_GL", "<unset>")
         raise DriverError(f"{EGL_FIX} (MUJOCO_GL={backend}: {exc})") from exc

@@ -1,0 +1,63 @@
+"""Scripted-expert success rates over seeds 0..N-1 for every task and position control mode.
+
+Success means ``info["is_success"]`` at the episode's last step (the task is still solved when
+the time limit ends). Writes ``benchmarks/results/expert_success.json`` and the README block
+``bench:expert_success``.
+
+    python benchmarks/expert_success.py [--seeds 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import envs  # first: sets MUJOCO_GL=egl before mujoco is imported
+from benchmarks._report import write_results
+
+MODES = ("ee_delta", "ee_delta_pose", "joint_position")
+
+
+def success_rate(env_id: str, control_mode: str, seeds: int) -> dict[str, Any]:
+    env = envs.make(env_id, control_mode=control_mode)
+    expert = envs.make_expert(env)
+    successes, failed, t0 = 0, [], time.perf_counter()
+    for seed in range(seeds):
+        obs, _ = env.reset(seed=seed)
+        expert.reset(seed)
+        done, info = False, {}
+        while not done:
+            obs, _, terminated, truncated, info = env.step(expert.act(obs))
+            done = terminated or truncated
+        successes += bool(info["is_success"])
+        if not info["is_success"]:
+            failed.append(seed)
+    env.close()
+    return {"env_id": env_id, "control_mode": control_mode, "seeds": seeds,
+            "successes": successes, "failed_seeds": failed,
+            "seconds": time.perf_counter() - t0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=100)
+    args = parser.parse_args()
+    rows = [success_rate(e, m, args.seeds) for e in envs.registered_ids() for m in MODES]
+    lines = [
+        f"Measured with `python benchmarks/expert_success.py --seeds {args.seeds}` "
+        "(success = solved at the last step of the time limit; target ≥ 95 %).",
+        "",
+        "| task | " + " | ".join(MODES) + " |",
+        "|---|" + "---:|" * len(MODES),
+    ]
+    for env_id in envs.registered_ids():
+        cells = [f"{r['successes']}/{r['seeds']}" for r in rows if r["env_id"] == env_id]
+        lines.append(f"| {env_id} | " + " | ".join(cells) + " |")
+    for r in rows:
+        print(f"{r['env_id']:30s} {r['control_mode']:15s} {r['successes']}/{r['seeds']}")
+    write_results("expert_success", {"rows": rows}, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Every registered task: Gymnasium and SB3 env checks, determinism, experts, bad input.
+
+Parametrized over ``envs.registered_ids()`` so a new task is covered automatically.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import envs
+from envs.base import ActionError
+from robolearn.types import ConfigError
+
+IDS = envs.registered_ids()
+SMALL_IMAGES = {"obs_mode": "image", "image_size": (48, 64), "cameras": ("front", "wrist")}
+
+
+def test_registry_has_the_four_tasks() -> None:
+    names = {i.split("/")[1] for i in IDS}
+    assert {"FrankaReach-v0", "FrankaPush-v0", "FrankaLift-v0", "FrankaPickPlace-v0"} <= names
+
+
+@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"goal_conditioned": True, "reward_type": "sparse"}, {"control_mode": "joint_position"}],
+    ids=["state", "goal", "joint"],
+)
+def test_gymnasium_check_env(env_id: str, kwargs: dict) -> None:
+    env = envs.make(env_id, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bounds-of-Box advice for joint-mode actions
+        gym_check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_gymnasium_check_env_image_mode(env_id: str) -> None:
+    env = envs.make(env_id, **SMALL_IMAGES, depth=True)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["front_rgb"].shape == (48, 64, 3) and obs["front_rgb"].dtype == np.uint8
+    assert obs["front_depth"].shape == (48, 64, 1)
+    assert obs["front_rgb"].std() > 0  # a real picture, not a blank buffer
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("kwargs", [{}, {"goal_conditioned": True}], ids=["state", "goal"])
+def test_sb3_check_env(env_id: str, kwargs: dict) -> None:
+    env = envs.make(env_id, **kwargs)
+    sb3_check_env(env.unwrapped, warn=False)
+    env.close()
+
+
+def _trajectory(env_id: str, seed: int, steps: int = 15) -> list[np.ndarray]:
+    env = envs.make(env_id)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    out = [np.concatenate([v.ravel() for v in obs.values()])]
+    for _ in range(steps):
+        obs, reward, *_ = env.step(env.action_space.sample())
+        out.append(np.concatenate([*(v.ravel() for v in obs.values()), [reward]]))
+    env.close()
+    return out
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_gives_identical_trajectories(env_id: str) -> None:
+    a, b = _trajectory(env_id, seed=7), _trajectory(env_id, seed=7)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    c = _trajectory(env_id, seed=8)
+    assert not np.array_equal(a[0], c[0])  # the reset distribution depends on the seed
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_scripted_expert_succeeds(env_id: str) -> None:
+    """CI-sized check (10 seeds); the 100-seed rates are measured by benchmarks/expert_success.py."""
+    env = envs.make(env_id)
+    expert = envs.make_expert(env)
+    successes = 0
+    for seed in range(10):
+        obs, _ = env.reset(seed=seed)
+        expert.reset(seed)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(expert.act(obs))
+            done = terminated or truncated
+        successes += info["is_success"]
+    assert successes >= 9
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_goal_conditioned_reward_is_vectorized(env_id: str) -> None:
+    env = envs.make(env_id, goal_conditioned=True, reward_type="sparse")
+    obs, _ = env.reset(seed=0)
+    achieved = np.stack([obs["achieved_goal"]] * 5)
+    desired = np.stack([obs["achieved_goal"] + [0.0, 0.0, dz] for dz in (0, 0.01, 0.04, 0.06, 1)])
+    rewards = env.unwrapped.compute_reward(achieved, desired, [{}] * 5)
+    assert rewards.shape == (5,)
+    np.testing.assert_array_equal(rewards, [0, 0, 0, -1, -1])
+    dense = envs.make(env_id, goal_conditioned=True).unwrapped
+    np.testing.assert_allclose(dense.compute_reward(achieved, desired, None), -np.abs(desired - achieved)[:, 2], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.full(4, np.nan), np.array([0, np.inf, 0, 0]), np.zeros(3), np.zeros((2, 4))])
+def test_bad_actions_raise_before_physics(bad: np.ndarray) -> None:
+    env = envs.make("robolearn/FrankaLift-v0")
+    env.reset(seed=0)
+    u = env.unwrapped
+    qpos, t = u.driver.data.qpos.copy(), u.driver.now()
+    with pytest.raises(ActionError):
+        env.step(bad)
+    assert np.array_equal(u.driver.data.qpos, qpos) and u.driver.now() == t
+
+
+def test_out_of_range_actions_are_clipped() -> None:
+    env = envs.make("robolearn/FrankaReach-v0")
+    env.reset(seed=0)
+    *_, info = env.step(np.array([10.0, 0.0, 0.0, 5.0]))
+    applied = info["applied_command"]
+    assert np.isclose(applied["ee_delta_pos"][0], env.unwrapped.max_ee_step_m)
+    assert applied["gripper_width"] == pytest.approx(0.08)
+
+
+def test_unknown_id_lists_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="FrankaLift-v0"):
+        envs.make("robolearn/FrankaFly-v0")
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"obs_mode": "video"}, {"control_mode": "teleport"}, {"obs_mode": "image", "goal_conditioned": True}]
+)
+def test_bad_options_are_refused(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        envs.make("robolearn/FrankaReach-v0", **kwargs)
+
+
+def test_time_limit_truncates() -> None:
+    env = gym.make("robolearn/FrankaReach-v0")
+    env.reset(seed=0)
+    steps, truncated = 0, False
+    while not truncated:
+        *_, truncated, _ = env.step(np.zeros(4))
+        steps += 1
+    assert steps == env.spec.max_episode_steps
+
+
+def test_render_returns_a_frame() -> None:
+    env = envs.make("robolearn/FrankaPush-v0", render_mode="rgb_array", render_size=(60, 80))
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (60, 80, 3) and frame.dtype == np.uint8
+    env.close()
