@@ -6,21 +6,26 @@ of substeps. Env and bare runs alternate for several rounds and medians are comp
 because this machine is noisy). Writes ``benchmarks/results/env_throughput.json`` and the
 README block ``bench:env_throughput``.
 
-    python benchmarks/env_throughput.py [--episodes 6] [--rounds 5] [--image-steps 30]
+    python -m benchmarks.env_throughput [--episodes 6] [--rounds 5] [--image-steps 30]
 """
 
 from __future__ import annotations
 
+from robolearn import _gl  # noqa: F401  (picks MUJOCO_GL=egl before mujoco is imported)
+
+# isort: split
 import argparse
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import envs  # first: sets MUJOCO_GL=egl before mujoco is imported
 import mujoco
 import numpy as np
+
+import envs
 from benchmarks._report import write_results
+from envs.base import FrankaTaskEnv
 
 
 @dataclass
@@ -31,10 +36,17 @@ class Recording:
     ctrls: list[list[np.ndarray]]  # actuator controls per tick
 
 
+def _unwrapped(env: Any) -> FrankaTaskEnv:
+    u = env.unwrapped
+    assert isinstance(u, FrankaTaskEnv)
+    return u
+
+
 def record(env_id: str, control_mode: str, episodes: int) -> Recording:
     """Run the scripted expert once (untimed) and keep actions, controls and initial states."""
     env = envs.make(env_id, control_mode=control_mode)
-    expert, u = envs.make_expert(env), env.unwrapped
+    expert, u = envs.make_expert(env), _unwrapped(env)
+    max_steps = u.task.max_episode_steps
     rec = Recording([], [], [], [])
     spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
     for ep in range(episodes):
@@ -43,7 +55,7 @@ def record(env_id: str, control_mode: str, episodes: int) -> Recording:
         state = np.empty(mujoco.mj_stateSize(u.driver.model, spec))
         mujoco.mj_getState(u.driver.model, u.driver.data, state, spec)
         acts, ctrls = [], []
-        for _ in range(env.spec.max_episode_steps):
+        for _ in range(max_steps):
             action = expert.act(obs)
             obs, *_ = env.step(action)
             acts.append(action)
@@ -59,7 +71,7 @@ def record(env_id: str, control_mode: str, episodes: int) -> Recording:
 def time_env(env: Any, rec: Recording) -> float:
     """Steps/s of ``env.step`` replaying the recorded actions (resets not timed)."""
     steps, elapsed = 0, 0.0
-    for seed, acts in zip(rec.seeds, rec.actions):
+    for seed, acts in zip(rec.seeds, rec.actions, strict=True):
         env.reset(seed=seed)
         t0 = time.perf_counter()
         for action in acts:
@@ -74,7 +86,7 @@ def time_bare(model: mujoco.MjModel, rec: Recording, nstep: int) -> float:
     data = mujoco.MjData(model)
     spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
     steps, elapsed = 0, 0.0
-    for state, ctrls in zip(rec.states, rec.ctrls):
+    for state, ctrls in zip(rec.states, rec.ctrls, strict=True):
         mujoco.mj_setState(model, data, state, spec)
         t0 = time.perf_counter()
         for ctrl in ctrls:
@@ -88,7 +100,7 @@ def time_bare(model: mujoco.MjModel, rec: Recording, nstep: int) -> float:
 def state_mode(env_id: str, control_mode: str, episodes: int, rounds: int) -> dict[str, Any]:
     rec = record(env_id, control_mode, episodes)
     env = envs.make(env_id, control_mode=control_mode)
-    u = env.unwrapped
+    u = _unwrapped(env)
     model = u.driver.model
     nstep = round(1.0 / u.control_hz / model.opt.timestep)
     env_rates, bare_rates = [], []
@@ -96,7 +108,7 @@ def state_mode(env_id: str, control_mode: str, episodes: int, rounds: int) -> di
         env_rates.append(time_env(env, rec))
         bare_rates.append(time_bare(model, rec, nstep))
     env.close()
-    ratios = [e / b for e, b in zip(env_rates, bare_rates)]
+    ratios = [e / b for e, b in zip(env_rates, bare_rates, strict=True)]
     return {
         "env_id": env_id,
         "control_mode": control_mode,
@@ -157,7 +169,8 @@ def _machine_line() -> str:
     import os
     import platform
 
-    return f"{os.cpu_count()} CPU cores ({platform.machine()}), rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL')}"
+    gl = os.environ.get("MUJOCO_GL")
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}), rendering with MUJOCO_GL={gl}"
 
 
 def main() -> None:
@@ -173,14 +186,29 @@ def main() -> None:
         for mode in ("ee_delta", "joint_position")
     ]
     for r in state:
-        print(f"{r['env_id']:28s} {r['control_mode']:15s} env {r['env_steps_per_s']:7.0f}/s "
-              f"bare {r['bare_steps_per_s']:7.0f}/s ratio {r['ratio']:.2f}")
-    image = [image_mode("robolearn/FrankaLift-v0", s, args.image_steps) for s in ((128, 128), (480, 640))]
+        print(
+            f"{r['env_id']:28s} {r['control_mode']:15s} env {r['env_steps_per_s']:7.0f}/s "
+            f"bare {r['bare_steps_per_s']:7.0f}/s ratio {r['ratio']:.2f}"
+        )
+    image = [
+        image_mode("robolearn/FrankaLift-v0", s, args.image_steps) for s in ((128, 128), (480, 640))
+    ]
     for r in image:
-        print(f"image {r['image_size']}: {r['env_steps_per_s']:.1f} steps/s, {r['frames_per_s']:.1f} frames/s")
-    cmd = "make bench" if args.episodes == 6 and args.rounds == 5 else "python benchmarks/env_throughput.py"
-    out = write_results("env_throughput", {"state_mode": state, "image_mode": image},
-                        markdown(state, image, cmd), readme=not args.no_readme)
+        print(
+            f"image {r['image_size']}: {r['env_steps_per_s']:.1f} steps/s, "
+            f"{r['frames_per_s']:.1f} frames/s"
+        )
+    cmd = (
+        "make bench"
+        if args.episodes == 6 and args.rounds == 5
+        else "python -m benchmarks.env_throughput"
+    )
+    out = write_results(
+        "env_throughput",
+        {"state_mode": state, "image_mode": image},
+        markdown(state, image, cmd),
+        readme=not args.no_readme,
+    )
     print(f"wrote {out}")
 
 

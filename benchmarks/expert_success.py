@@ -4,7 +4,7 @@ Success means ``info["is_success"]`` at the episode's last step (the task is sti
 the time limit ends). Writes ``benchmarks/results/expert_success.json`` and the README block
 ``bench:expert_success``.
 
-    python benchmarks/expert_success.py [--seeds 100]
+    python -m benchmarks.expert_success [--seeds 100]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import time
 from typing import Any
 
-import envs  # first: sets MUJOCO_GL=egl before mujoco is imported
+import envs
 from benchmarks._report import write_results
 
 MODES = ("ee_delta", "ee_delta_pose", "joint_position")
@@ -26,7 +26,7 @@ def success_rate(env_id: str, control_mode: str, seeds: int) -> dict[str, Any]:
     for seed in range(seeds):
         obs, _ = env.reset(seed=seed)
         expert.reset(seed)
-        done, info = False, {}
+        done, info = False, {"is_success": False}
         while not done:
             obs, _, terminated, truncated, info = env.step(expert.act(obs))
             done = terminated or truncated
@@ -34,9 +34,14 @@ def success_rate(env_id: str, control_mode: str, seeds: int) -> dict[str, Any]:
         if not info["is_success"]:
             failed.append(seed)
     env.close()
-    return {"env_id": env_id, "control_mode": control_mode, "seeds": seeds,
-            "successes": successes, "failed_seeds": failed,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "env_id": env_id,
+        "control_mode": control_mode,
+        "seeds": seeds,
+        "successes": successes,
+        "failed_seeds": failed,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def main() -> None:
@@ -45,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [success_rate(e, m, args.seeds) for e in envs.registered_ids() for m in MODES]
     lines = [
-        f"Measured with `python benchmarks/expert_success.py --seeds {args.seeds}` "
+        f"Measured with `python -m benchmarks.expert_success --seeds {args.seeds}` "
         "(success = solved at the last step of the time limit; target ≥ 95 %).",
         "",
         "| task | " + " | ".join(MODES) + " |",

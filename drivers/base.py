@@ -17,7 +17,7 @@ import abc
 import time
 from types import TracebackType
 
-from robolearn.types import Command, ControlMode, DriverError, RobotSpec, RobotState
+from robolearn.types import Command, DriverError, RobotSpec, RobotState
 
 
 class Driver(abc.ABC):
@@ -102,17 +102,3 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def _command(self, cmd: Command) -> Command: ...
-
-
-def default_command(mode: ControlMode, state: RobotState) -> Command:
-    """A command that holds the robot where ``state`` says it is."""
-    if mode is ControlMode.JOINT_TORQUE:
-        return Command(mode, joint_torque=state.q * 0.0, gripper_width=state.gripper_width)
-    if mode is ControlMode.EE_DELTA:
-        return Command(
-            mode,
-            ee_delta_pos=state.ee_pos * 0.0,
-            ee_delta_rot=state.ee_pos * 0.0,
-            gripper_width=state.gripper_width,
-        )
-    return Command(mode, joint_position=state.q.copy(), gripper_width=state.gripper_width)

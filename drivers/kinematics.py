@@ -92,7 +92,11 @@ class DifferentialIK:
         return IKResult(q, err_pos, err_rot, max_iters)
 
     def differential_step(
-        self, q: FloatArray, target_pos: FloatArray, target_quat: FloatArray, max_step_rad: float = 0.2
+        self,
+        q: FloatArray,
+        target_pos: FloatArray,
+        target_quat: FloatArray,
+        max_step_rad: float = 0.2,
     ) -> FloatArray:
         """One DLS step from ``q`` towards the target: the per-tick differential IK of a
         controller that re-reads the measured pose every tick."""
@@ -100,17 +104,32 @@ class DifferentialIK:
         pos, quat = self.forward(q)
         return self._step(q, target_pos - pos, quat_error(target_quat, quat), max_step_rad)
 
-    def _step(self, q: FloatArray, e_pos: FloatArray, e_rot: FloatArray, max_step: float) -> FloatArray:
+    def _step(
+        self, q: FloatArray, e_pos: FloatArray, e_rot: FloatArray, max_step: float
+    ) -> FloatArray:
         mujoco.mj_jacSite(self._model, self._data, self._jac_pos, self._jac_rot, self._site_id)
-        jac, err, jjt = self._jac, self._err, self._jjt
+        jac, err = self._jac, self._err
         jac[:3] = self._jac_pos[:, self._dofs]
         np.multiply(self._jac_rot[:, self._dofs], self._rot_weight, out=jac[3:])
         err[:3] = e_pos
         np.multiply(e_rot, self._rot_weight, out=err[3:])
+        dq = self._dls_step()
+        # Joints at a limit that the step would push further are locked (their Jacobian
+        # columns zeroed) and the step is solved again: clamping them afterwards instead breaks
+        # the descent direction and can make the iteration drift away from the target.
+        pushed = ((q <= self._lower) & (dq < 0)) | ((q >= self._upper) & (dq > 0))
+        while pushed.any():
+            jac[:, pushed] = 0.0
+            dq = self._dls_step()
+            pushed = ((q <= self._lower) & (dq < 0)) | ((q >= self._upper) & (dq > 0))
+        scale = max(1.0, float(np.abs(dq).max()) / max_step)
+        return (q + dq / scale).clip(self._lower, self._upper)
+
+    def _dls_step(self) -> FloatArray:
+        """Damped least squares ``Jᵀ (J Jᵀ + λI)⁻¹ e`` of ``self._jac`` and ``self._err``."""
+        jac, jjt = self._jac, self._jjt
         np.matmul(jac, jac.T, out=jjt)
         jjt.flat[::7] += self._damping  # J Jᵀ + λI
         mujoco.mju_cholFactor(jjt, 0.0)  # small dense Cholesky in C: far cheaper than numpy here
-        mujoco.mju_cholSolve(self._y, jjt, err)
-        dq = jac.T @ self._y  # (dof,)
-        scale = max(1.0, float(np.abs(dq).max()) / max_step)
-        return (q + dq / scale).clip(self._lower, self._upper)
+        mujoco.mju_cholSolve(self._y, jjt, self._err)
+        return jac.T @ self._y  # (dof,)

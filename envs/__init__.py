@@ -32,7 +32,7 @@ def _register_all() -> None:
         if env_id not in gym.registry:
             gym.register(
                 env_id,
-                entry_point=_entry_point,
+                entry_point=f"{__name__}:_entry_point",
                 kwargs={"task_name": task_cls.name},
                 max_episode_steps=task_cls.max_episode_steps,
             )

@@ -80,10 +80,10 @@ class Task:
         return {"goal_pos": task.goal.astype(np.float32)}
 
 
-class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     """A Franka Panda task in MuJoCo; see the module docstring for modes and spaces."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gym API)
 
     def __init__(
         self,
@@ -177,7 +177,7 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         terminated = bool(success and self.terminate_on_success)
         return obs, reward, terminated, False, info
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
         if self._frame_renderer is None:
@@ -236,13 +236,21 @@ class FrankaTaskEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 drot = quat_error(self._ee_quat_ref, state_quat)
             else:
                 drot = action[3:6] * self.max_ee_rot_rad
-            return Command(ControlMode.EE_DELTA, ee_delta_pos=dpos, ee_delta_rot=drot,
-                           gripper_width=float(width))
+            return Command(
+                ControlMode.EE_DELTA,
+                ee_delta_pos=dpos,
+                ee_delta_rot=drot,
+                gripper_width=float(width),
+            )
         if self.control_mode == "joint_position":
-            return Command(ControlMode.JOINT_POSITION, joint_position=action[:7],
-                           gripper_width=float(action[7]))
-        return Command(ControlMode.JOINT_TORQUE, joint_torque=action[:7],
-                       gripper_width=float(action[7]))
+            return Command(
+                ControlMode.JOINT_POSITION,
+                joint_position=action[:7],
+                gripper_width=float(action[7]),
+            )
+        return Command(
+            ControlMode.JOINT_TORQUE, joint_torque=action[:7], gripper_width=float(action[7])
+        )
 
     def _observe(self) -> dict[str, np.ndarray]:
         state = self.driver.read()

@@ -35,12 +35,14 @@ class ScriptedExpert:
     def __init__(self, env: gym.Env) -> None:
         unwrapped = env.unwrapped
         if not isinstance(unwrapped, FrankaTaskEnv):
-            raise ConfigError(f"scripted experts drive robolearn Franka tasks, not {type(unwrapped)}")
+            raise ConfigError(
+                f"scripted experts drive robolearn Franka tasks, not {type(unwrapped)}"
+            )
         self.env = unwrapped
         self.phase = 0
 
     def reset(self, seed: int | None = None) -> None:
-        """Start a new episode (the experts are deterministic; ``seed`` is accepted for API parity)."""
+        """Start a new episode. The experts are deterministic; ``seed`` is for API parity."""
         self.phase = 0
         self._ticks = 0
 
@@ -54,7 +56,9 @@ class ScriptedExpert:
     def _cube(self) -> FloatArray:
         return self.env.driver.object_pose("cube")[0]
 
-    def _move(self, target: FloatArray, gripper_open: bool, max_step: float | None = None) -> np.ndarray:
+    def _move(
+        self, target: FloatArray, gripper_open: bool, max_step: float | None = None
+    ) -> np.ndarray:
         ee = self._ee()
         if max_step is not None:
             target = ee + _clip_norm(target - ee, max_step)

@@ -185,8 +185,15 @@ class Command:
     def to_dict(self) -> dict[str, object]:
         """The fields that are set, with ``mode`` as its string value (for logs and infos)."""
         out: dict[str, object] = {"mode": self.mode.value}
-        for name in ("joint_position", "joint_torque", "stiffness", "damping",
-                     "ee_delta_pos", "ee_delta_rot", "gripper_width"):
+        for name in (
+            "joint_position",
+            "joint_torque",
+            "stiffness",
+            "damping",
+            "ee_delta_pos",
+            "ee_delta_rot",
+            "gripper_width",
+        ):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -194,7 +201,7 @@ class Command:
 
 
 def require_finite(name: str, value: FloatArray | None, shape: tuple[int, ...]) -> FloatArray:
-    """Return ``value`` as float64 of ``shape``; raise CommandError if missing, misshapen or not finite."""
+    """``value`` as float64 of ``shape``; CommandError if missing, misshapen or not finite."""
     if value is None:
         raise CommandError(f"{name} is required for this control mode")
     arr = np.asarray(value, dtype=np.float64)

@@ -74,14 +74,14 @@ def _trajectory(env_id: str, seed: int, steps: int = 15) -> list[np.ndarray]:
 @pytest.mark.parametrize("env_id", IDS)
 def test_same_seed_gives_identical_trajectories(env_id: str) -> None:
     a, b = _trajectory(env_id, seed=7), _trajectory(env_id, seed=7)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     c = _trajectory(env_id, seed=8)
     assert not np.array_equal(a[0], c[0])  # the reset distribution depends on the seed
 
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_scripted_expert_succeeds(env_id: str) -> None:
-    """CI-sized check (10 seeds); the 100-seed rates are measured by benchmarks/expert_success.py."""
+    """CI-sized check (10 seeds); benchmarks/expert_success.py measures the 100-seed rates."""
     env = envs.make(env_id)
     expert = envs.make_expert(env)
     successes = 0
@@ -107,10 +107,14 @@ def test_goal_conditioned_reward_is_vectorized(env_id: str) -> None:
     assert rewards.shape == (5,)
     np.testing.assert_array_equal(rewards, [0, 0, 0, -1, -1])
     dense = envs.make(env_id, goal_conditioned=True).unwrapped
-    np.testing.assert_allclose(dense.compute_reward(achieved, desired, None), -np.abs(desired - achieved)[:, 2], atol=1e-6)
+    np.testing.assert_allclose(
+        dense.compute_reward(achieved, desired, None), -np.abs(desired - achieved)[:, 2], atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("bad", [np.full(4, np.nan), np.array([0, np.inf, 0, 0]), np.zeros(3), np.zeros((2, 4))])
+@pytest.mark.parametrize(
+    "bad", [np.full(4, np.nan), np.array([0, np.inf, 0, 0]), np.zeros(3), np.zeros((2, 4))]
+)
 def test_bad_actions_raise_before_physics(bad: np.ndarray) -> None:
     env = envs.make("robolearn/FrankaLift-v0")
     env.reset(seed=0)
@@ -136,7 +140,12 @@ def test_unknown_id_lists_valid_ones() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"obs_mode": "video"}, {"control_mode": "teleport"}, {"obs_mode": "image", "goal_conditioned": True}]
+    "kwargs",
+    [
+        {"obs_mode": "video"},
+        {"control_mode": "teleport"},
+        {"obs_mode": "image", "goal_conditioned": True},
+    ],
 )
 def test_bad_options_are_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):

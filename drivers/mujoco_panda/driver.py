@@ -94,9 +94,7 @@ class MujocoPandaDriver(Driver):
     def _build_spec(self, control_hz: float) -> RobotSpec:
         joints = tuple(
             JointSpec(name, float(lo), float(hi), PANDA_MAX_VELOCITY[i], PANDA_MAX_EFFORT[i])
-            for i, (name, (lo, hi)) in enumerate(
-                (n, self.model.joint(n).range) for n in ARM_JOINTS
-            )
+            for i, (name, (lo, hi)) in enumerate((n, self.model.joint(n).range) for n in ARM_JOINTS)
         )
         if control_hz <= 0 or control_hz > 1.0 / self.model.opt.timestep:
             raise ConfigError(
@@ -159,7 +157,9 @@ class MujocoPandaDriver(Driver):
 
     def ee_pose(self) -> tuple[FloatArray, FloatArray]:
         """End-effector position (3,) and quaternion (4,) without rendering cameras."""
-        return self.data.site_xpos[self._site].copy(), quat_from_mat(self.data.site_xmat[self._site])
+        return self.data.site_xpos[self._site].copy(), quat_from_mat(
+            self.data.site_xmat[self._site]
+        )
 
     def joint_positions(self) -> FloatArray:
         """Arm joint positions (7,) without rendering cameras."""
@@ -172,7 +172,15 @@ class MujocoPandaDriver(Driver):
 
     # ------------------------------------------------------------- command
     def _command(self, cmd: Command) -> Command:
-        gripper = self._apply_gripper(cmd.gripper_width)
+        # The whole command is validated before any of it reaches the simulation: a rejected
+        # arm command must not leave its gripper width applied, nor a bad width its arm target.
+        gripper = self._gripper_width_target(cmd.gripper_width)
+        applied = self._apply_arm(cmd, gripper)
+        self._gripper_target = gripper
+        self.data.ctrl[7] = gripper / 2.0
+        return applied
+
+    def _apply_arm(self, cmd: Command, gripper: float) -> Command:
         if cmd.mode is ControlMode.JOINT_POSITION:
             q = self._apply_position(require_finite("joint_position", cmd.joint_position, (7,)))
             return Command(cmd.mode, joint_position=q, gripper_width=gripper)
@@ -186,13 +194,12 @@ class MujocoPandaDriver(Driver):
             return Command(cmd.mode, joint_torque=tau, gripper_width=gripper)
         return self._apply_ee_delta(cmd, gripper)
 
-    def _apply_gripper(self, width: float | None) -> float:
-        if width is not None:
-            if not math.isfinite(width):
-                raise CommandError(f"gripper_width must be finite, got {width}")
-            self._gripper_target = min(max(float(width), 0.0), 0.08)
-            self.data.ctrl[7] = self._gripper_target / 2.0
-        return self._gripper_target
+    def _gripper_width_target(self, width: float | None) -> float:
+        if width is None:
+            return self._gripper_target
+        if not math.isfinite(width):
+            raise CommandError(f"gripper_width must be finite, got {width}")
+        return min(max(float(width), 0.0), 0.08)
 
     def _apply_position(self, q: FloatArray) -> FloatArray:
         self._set_gains(_POSITION_GAINS)
@@ -201,19 +208,35 @@ class MujocoPandaDriver(Driver):
         return q
 
     def _apply_impedance(self, cmd: Command, gripper: float) -> Command:
-        q = np.clip(require_finite("joint_position", cmd.joint_position, (7,)), self._lower, self._upper)
+        q = np.clip(
+            require_finite("joint_position", cmd.joint_position, (7,)), self._lower, self._upper
+        )
         kp = np.clip(require_finite("stiffness", cmd.stiffness, (7,)), 0.0, MAX_STIFFNESS)
         kd = np.clip(require_finite("damping", cmd.damping, (7,)), 0.0, MAX_DAMPING)
-        tau_ff = np.zeros(7) if cmd.joint_torque is None else require_finite("joint_torque", cmd.joint_torque, (7,))
+        tau_ff = (
+            np.zeros(7)
+            if cmd.joint_torque is None
+            else require_finite("joint_torque", cmd.joint_torque, (7,))
+        )
         tau_ff = np.clip(tau_ff, -self._effort, self._effort)
         self._set_gains(_Gains(tuple(kp), tuple(kd), tau_ff=tuple(tau_ff)))
         self.data.ctrl[:7] = q
-        return Command(cmd.mode, joint_position=q, stiffness=kp, damping=kd, joint_torque=tau_ff,
-                       gripper_width=gripper)
+        return Command(
+            cmd.mode,
+            joint_position=q,
+            stiffness=kp,
+            damping=kd,
+            joint_torque=tau_ff,
+            gripper_width=gripper,
+        )
 
     def _apply_ee_delta(self, cmd: Command, gripper: float) -> Command:
         dpos = require_finite("ee_delta_pos", cmd.ee_delta_pos, (3,))
-        drot = np.zeros(3) if cmd.ee_delta_rot is None else require_finite("ee_delta_rot", cmd.ee_delta_rot, (3,))
+        drot = (
+            np.zeros(3)
+            if cmd.ee_delta_rot is None
+            else require_finite("ee_delta_rot", cmd.ee_delta_rot, (3,))
+        )
         dpos = _clip_norm(dpos, MAX_EE_STEP_M)
         drot = _clip_norm(drot, MAX_EE_STEP_RAD)
         pos = self.data.site_xpos[self._site] + dpos
@@ -222,8 +245,9 @@ class MujocoPandaDriver(Driver):
         # measured pose, so the residual of the linearised step is corrected on the next tick.
         q = self._ik.differential_step(self.data.qpos[self._qadr], pos, quat)
         q = self._apply_position(q)
-        return Command(cmd.mode, ee_delta_pos=dpos, ee_delta_rot=drot, joint_position=q,
-                       gripper_width=gripper)
+        return Command(
+            cmd.mode, ee_delta_pos=dpos, ee_delta_rot=drot, joint_position=q, gripper_width=gripper
+        )
 
     def _set_gains(self, gains: _Gains) -> None:
         if gains == self._gains:
@@ -248,9 +272,17 @@ class MujocoPandaDriver(Driver):
         """Advance physics by ``duration_s`` (rounded to whole physics steps)."""
         nstep = max(1, round(duration_s / self.model.opt.timestep))
         mujoco.mj_step(self.model, self.data, nstep)
+        # mj_step leaves poses (site, geoms, cameras) at the state before its last integration;
+        # bring them to the new qpos so that read(), renders and EE_DELTA agree with q.
+        self._update_poses()
         if self._realtime:
             self._pace_to_wall_clock()
         return float(self.data.time)
+
+    def _update_poses(self) -> None:
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)
+        mujoco.mj_camlight(self.model, self.data)
 
     def _pace_to_wall_clock(self) -> None:
         now = time.perf_counter()
@@ -285,6 +317,7 @@ class MujocoPandaDriver(Driver):
     def set_marker(self, name: str, pos: FloatArray) -> None:
         """Move a visual marker (e.g. a goal)."""
         self.data.mocap_pos[self.model.body(name).mocapid[0]] = pos
+        self._update_poses()  # visible to object_pose() and the next render at once
 
     def in_contact(self, geom_a: str, geom_b_body: str) -> bool:
         """Whether geom ``geom_a`` touches any geom of body ``geom_b_body``."""

@@ -72,8 +72,14 @@ class CameraMount:
 DEFAULT_CAMERAS = (
     CameraMount("front", pos=(1.25, 0.0, 0.65), look_at=(0.4, 0.0, 0.12), fovy_deg=50.0),
     # On the hand, looking along the approach axis (hand +z) past the fingers.
-    CameraMount("wrist", pos=(0.06, 0.0, 0.02), look_at=(0.0, 0.0, 0.2), up=(1.0, 0.0, 0.0),
-                body="panda_hand", fovy_deg=70.0),
+    CameraMount(
+        "wrist",
+        pos=(0.06, 0.0, 0.02),
+        look_at=(0.0, 0.0, 0.2),
+        up=(1.0, 0.0, 0.0),
+        body="panda_hand",
+        fovy_deg=70.0,
+    ),
 )
 
 
@@ -172,8 +178,9 @@ def _configure_robot(spec: mujoco.MjSpec) -> None:
     for body in spec.bodies:
         if body.name.startswith("panda_"):
             body.gravcomp = 1.0
-    spec.body("panda_grasptarget").add_site(name=EE_SITE, size=[0.005, 0.005, 0.005],
-                                            rgba=[1, 0, 0, 0], group=4)
+    spec.body("panda_grasptarget").add_site(
+        name=EE_SITE, size=[0.005, 0.005, 0.005], rgba=[1, 0, 0, 0], group=4
+    )
 
 
 def _add_environment(spec: mujoco.MjSpec, cfg: SceneConfig) -> None:
@@ -183,25 +190,58 @@ def _add_environment(spec: mujoco.MjSpec, cfg: SceneConfig) -> None:
     spec.option.impratio = 10.0
     spec.visual.global_.offheight, spec.visual.global_.offwidth = cfg.offscreen_size
     world = spec.worldbody
-    world.add_light(name="key", pos=[0.8, -0.6, 1.8], dir=[-0.3, 0.3, -1.0],
-                    diffuse=[0.8, 0.8, 0.8], castshadow=False)
-    world.add_light(name="fill", pos=[0.0, 0.8, 1.5], dir=[0.3, -0.5, -1.0],
-                    diffuse=[0.4, 0.4, 0.4], castshadow=False)
+    world.add_light(
+        name="key",
+        pos=[0.8, -0.6, 1.8],
+        dir=[-0.3, 0.3, -1.0],
+        diffuse=[0.8, 0.8, 0.8],
+        castshadow=False,
+    )
+    world.add_light(
+        name="fill",
+        pos=[0.0, 0.8, 1.5],
+        dir=[0.3, -0.5, -1.0],
+        diffuse=[0.4, 0.4, 0.4],
+        castshadow=False,
+    )
     hx, hy, hz = TABLE_HALF_EXTENTS
-    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[hx, hy, hz],
-                   pos=[TABLE_CENTER_XY[0], TABLE_CENTER_XY[1], -hz], rgba=[0.55, 0.45, 0.35, 1])
-    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1],
-                   pos=[0, 0, -0.75], rgba=[0.3, 0.32, 0.35, 1])
+    world.add_geom(
+        name="table",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[hx, hy, hz],
+        pos=[TABLE_CENTER_XY[0], TABLE_CENTER_XY[1], -hz],
+        rgba=[0.55, 0.45, 0.35, 1],
+    )
+    world.add_geom(
+        name="floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[3, 3, 0.1],
+        pos=[0, 0, -0.75],
+        rgba=[0.3, 0.32, 0.35, 1],
+    )
     for obj in cfg.objects:
         body = world.add_body(name=obj.name, pos=[0.5, 0.0, obj.half_extents[2]])
         body.add_freejoint(name=f"{obj.name}_joint")
-        body.add_geom(name=obj.name, type=mujoco.mjtGeom.mjGEOM_BOX, size=list(obj.half_extents),
-                      mass=obj.mass, rgba=list(obj.rgba), condim=4,
-                      friction=[obj.friction, 0.02, 0.001])
+        body.add_geom(
+            name=obj.name,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=list(obj.half_extents),
+            mass=obj.mass,
+            rgba=list(obj.rgba),
+            condim=4,
+            friction=[obj.friction, 0.02, 0.001],
+        )
     for marker in cfg.markers:
         body = world.add_body(name=marker.name, mocap=True, pos=[0.5, 0.0, 0.1])
-        body.add_geom(name=marker.name, type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[marker.radius, 0, 0],
-                      rgba=list(marker.rgba), contype=0, conaffinity=0, group=1)
+        body.add_geom(
+            name=marker.name,
+            type=mujoco.mjtGeom.mjGEOM_SPHERE,
+            size=[marker.radius, 0, 0],
+            rgba=list(marker.rgba),
+            contype=0,
+            conaffinity=0,
+            group=1,
+        )
 
 
 def _add_cameras(spec: mujoco.MjSpec, cameras: tuple[CameraMount, ...]) -> None:
@@ -209,7 +249,9 @@ def _add_cameras(spec: mujoco.MjSpec, cameras: tuple[CameraMount, ...]) -> None:
         parent = spec.worldbody if mount.body is None else spec.body(mount.body)
         eye, target = np.array(mount.pos), np.array(mount.look_at)
         quat = _look_at_quat(eye, target, np.array(mount.up))
-        parent.add_camera(name=mount.name, pos=list(mount.pos), quat=list(quat), fovy=mount.fovy_deg)
+        parent.add_camera(
+            name=mount.name, pos=list(mount.pos), quat=list(quat), fovy=mount.fovy_deg
+        )
 
 
 def build_model(cfg: SceneConfig) -> mujoco.MjModel:

@@ -54,7 +54,9 @@ class CameraRenderer:
                     f"offscreen buffer is {max_h}x{max_w}; raise SceneConfig.offscreen_size"
                 )
             fovy = float(model.cam_fovy[cam_id])
-            specs.append(CameraSpec(req.name, intrinsics_from_fovy(fovy, req.height, req.width), req.depth))
+            specs.append(
+                CameraSpec(req.name, intrinsics_from_fovy(fovy, req.height, req.width), req.depth)
+            )
         self.specs = tuple(specs)
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
 

@@ -1,0 +1,63 @@
+# robolearn developer targets. `make test` is what CI runs (.ci/run).
+# Installs are stamped: `make install` is a no-op until pyproject.toml changes or .venv is new.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+export MUJOCO_GL := egl
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libusb-1.0-0
+
+.PHONY: venv sysdeps install demo test lint bench
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+# EGL + Mesa (headless MuJoCo rendering) and libusb (RealSense, serial arms).
+# As root with apt-get, missing ones are installed; otherwise one line says how.
+sysdeps:
+	@missing=""; \
+	cache="$$(ldconfig -p 2>/dev/null || true)"; \
+	grep -q 'libEGL\.so\.1 ' <<<"$$cache" || missing="$$missing libEGL"; \
+	grep -q 'libEGL_mesa\.so\.0 ' <<<"$$cache" || missing="$$missing libEGL_mesa"; \
+	grep -q 'libGL\.so\.1 ' <<<"$$cache" || missing="$$missing libGL"; \
+	grep -q 'libgallium' <<<"$$cache" || compgen -G '/usr/lib*/*/dri/swrast_dri.so' >/dev/null \
+		|| compgen -G '/usr/lib*/dri/swrast_dri.so' >/dev/null || missing="$$missing mesa-dri"; \
+	grep -q 'libusb-1\.0\.so\.0 ' <<<"$$cache" || missing="$$missing libusb-1.0"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "sysdeps: installing$$missing"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $(APT_PACKAGES); } \
+			|| echo "sysdeps: WARNING: apt-get failed; missing:$$missing (continuing)"; \
+	else \
+		echo "sysdeps: missing$$missing; fix: sudo apt-get update && sudo apt-get install -y $(APT_PACKAGES)"; \
+	fi
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python sysdeps
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/robolearn demo --out out/demo
+
+test: install
+	MUJOCO_GL=egl $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m benchmarks.expert_success
+	$(BIN)/python -m benchmarks.env_throughput

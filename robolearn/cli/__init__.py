@@ -1,0 +1,1 @@
+"""The ``robolearn`` command line: one entry point, one module per subcommand."""

@@ -1,0 +1,32 @@
+"""What every subcommand module shares: the :class:`Subcommand` record and table printing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Subcommand(Generic[C]):
+    """One ``robolearn <name>`` subcommand: a typed config dataclass and a function to run it."""
+
+    name: str
+    """The word typed after ``robolearn``."""
+    help: str
+    """One line for ``robolearn --help``."""
+    config: type[C]
+    """Dataclass whose fields become the subcommand's options."""
+    run: Callable[[C], int]
+    """Runs the parsed config; returns the exit status."""
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Left-aligned plain-text table with a rule under the header row."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,73 @@
+"""The ``robolearn`` entry point: one argparse subparser per :class:`Subcommand`.
+
+Errors robolearn raises on purpose (:class:`robolearn.types.RobolearnError`) are printed as
+one line, ``robolearn: error: <message>``, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from robolearn import __version__
+from robolearn.cli import demo_cmd, envs_cmd, rollout_cmd
+from robolearn.cli.common import Subcommand
+from robolearn.config import add_dataclass_arguments, parse_into
+from robolearn.types import RobolearnError
+
+COMMANDS: tuple[Subcommand[Any], ...] = (envs_cmd.COMMAND, rollout_cmd.COMMAND, demo_cmd.COMMAND)
+"""Every subcommand, in the order ``robolearn --help`` lists them."""
+
+EXIT_USAGE = 2
+"""Exit status for bad arguments and for RobolearnError (argparse uses 2 too)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="robolearn", description="Robot learning on simulated and real arms."
+    )
+    parser.add_argument("--version", action="version", version=f"robolearn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(
+            command.name, help=command.help, description=command.config.__doc__
+        )
+        add_dataclass_arguments(sub, command.config)
+        sub.set_defaults(_command=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``robolearn`` with ``argv`` (``sys.argv[1:]`` when ``None``); return the exit status."""
+    try:
+        namespace = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version or a usage error, already printed
+        return _exit_status(exc.code)
+    command: Subcommand[Any] = namespace._command
+    try:
+        return command.run(parse_into(command.config, namespace))
+    except RobolearnError as exc:
+        print(f"robolearn: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("robolearn: interrupted", file=sys.stderr)
+        return 130
+
+
+def _exit_status(code: str | int | None) -> int:
+    """The status argparse's SystemExit carries, as an int."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def _one_line(message: str) -> str:
+    """``message`` with line breaks turned into spaces."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
