@@ -6,9 +6,10 @@ A driver exposes
 * ``connect()`` / ``disconnect()``, also as a context manager;
 * ``read()`` → :class:`~robolearn.types.RobotState` (timestamped);
 * ``command(cmd)`` → the :class:`~robolearn.types.Command` actually applied;
-* a clock: ``now()`` and ``wait(duration_s)``. In simulation waiting advances physics by
-  that much simulated time; on hardware it waits wall time. Loops, tests and tools written
-  against ``now``/``wait`` run unchanged on a simulated and a real arm.
+* a clock: ``now()``, ``wait(duration_s)`` and ``wait_until(t)``. In simulation waiting
+  advances physics by that much simulated time; on hardware it waits wall time (sleep, then
+  spin for the last stretch). Loops, tests and tools written against this clock run unchanged
+  on a simulated and a real arm.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import abc
 import time
 from types import TracebackType
 
+from robolearn.timing import precise_sleep_until
 from robolearn.types import Command, DriverError, RobotSpec, RobotState
 
 
@@ -78,14 +80,16 @@ class Driver(abc.ABC):
         return self._command(cmd)
 
     def now(self) -> float:
-        """Seconds on this driver's clock."""
-        return time.monotonic()
+        """Seconds on this driver's clock (``time.perf_counter`` for hardware)."""
+        return time.perf_counter()
 
     def wait(self, duration_s: float) -> float:
         """Let ``duration_s`` pass on this driver's clock; returns ``now()`` afterwards."""
-        if duration_s > 0:
-            time.sleep(duration_s)
-        return self.now()
+        return self.wait_until(self.now() + duration_s)
+
+    def wait_until(self, t: float) -> float:
+        """Block until ``now() >= t`` on this driver's clock; returns ``now()`` afterwards."""
+        return precise_sleep_until(t)
 
     def _require_connected(self) -> None:
         if not self._connected:

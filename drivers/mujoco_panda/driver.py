@@ -24,6 +24,7 @@ from drivers.mujoco_panda.model import (
 )
 from drivers.mujoco_panda.render import CameraRenderer, CameraRequest
 from robolearn.geometry import quat_from_mat, quat_from_rotvec, quat_multiply
+from robolearn.timing import precise_sleep_until
 from robolearn.types import (
     Command,
     CommandError,
@@ -269,12 +270,22 @@ class MujocoPandaDriver(Driver):
         return float(self.data.time)
 
     def wait(self, duration_s: float) -> float:
-        """Advance physics by ``duration_s`` (rounded to whole physics steps)."""
-        nstep = max(1, round(duration_s / self.model.opt.timestep))
-        mujoco.mj_step(self.model, self.data, nstep)
-        # mj_step leaves poses (site, geoms, cameras) at the state before its last integration;
-        # bring them to the new qpos so that read(), renders and EE_DELTA agree with q.
-        self._update_poses()
+        """Advance physics by ``duration_s`` rounded to whole physics steps (at least one)."""
+        if duration_s <= 0:
+            return float(self.data.time)
+        return self._advance(max(1, round(duration_s / self.model.opt.timestep)))
+
+    def wait_until(self, t: float) -> float:
+        """Advance physics to simulated time ``t`` (rounded to whole physics steps; none if
+        ``t`` has passed). With ``realtime=True`` both also pace to the wall clock."""
+        return self._advance(round((t - self.data.time) / self.model.opt.timestep))
+
+    def _advance(self, nstep: int) -> float:
+        if nstep > 0:
+            mujoco.mj_step(self.model, self.data, nstep)
+            # mj_step leaves poses (site, geoms, cameras) at the state before its last
+            # integration; bring them to the new qpos so read(), renders and EE_DELTA agree.
+            self._update_poses()
         if self._realtime:
             self._pace_to_wall_clock()
         return float(self.data.time)
@@ -288,9 +299,7 @@ class MujocoPandaDriver(Driver):
         now = time.perf_counter()
         if self._wall_offset is None:
             self._wall_offset = now - self.data.time
-        delay = self._wall_offset + self.data.time - now
-        if delay > 0:
-            time.sleep(delay)
+        precise_sleep_until(self._wall_offset + self.data.time)
 
     # ------------------------------------------------- simulation accessors
     def ik(self) -> DifferentialIK:
