@@ -35,7 +35,14 @@ from gymnasium import spaces
 from drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
 from drivers.mujoco_panda.model import Marker, SceneObject
 from robolearn.geometry import quat_error
-from robolearn.types import Command, CommandError, ConfigError, ControlMode, FloatArray
+from robolearn.types import (
+    Command,
+    CommandError,
+    ConfigError,
+    ControlMode,
+    FloatArray,
+    RobotState,
+)
 
 ObsMode = Literal["state", "image"]
 EnvControlMode = Literal["ee_delta", "ee_delta_pose", "joint_position", "joint_torque"]
@@ -166,8 +173,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     def step(
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        action = self._validate_action(action)
-        applied = self.driver.command(self._action_to_command(action))
+        applied = self.driver.command(self.action_to_command(action))
         self.driver.wait(1.0 / self.control_hz)
         obs = self._observe()
         dist = self._goal_distance()
@@ -216,6 +222,26 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     def _is_success(self) -> bool:
         return bool(self._goal_distance() < self.task.success_threshold_m)
 
+    # ---------------------------------------- pieces for external control loops
+    # ``step`` is action_to_command → driver.command → driver.wait → observe. A real-time
+    # loop (robolearn.control) runs the same pieces itself, with a safety layer in between.
+    def observe(self) -> dict[str, np.ndarray]:
+        """The current observation, without advancing time."""
+        return self._observe()
+
+    def state_observation(self) -> dict[str, np.ndarray]:
+        """Proprioception plus the task's privileged state, whatever ``obs_mode`` is."""
+        return {**self._proprio(self.driver.read_proprio()), **self._task_obs()}
+
+    def is_success(self) -> bool:
+        """Whether the task is solved now."""
+        return self._is_success()
+
+    def action_to_command(self, action: np.ndarray) -> Command:
+        """Validate ``action`` (ActionError on bad shape/NaN/inf, clip to the space) and map it
+        to the driver command it stands for."""
+        return self._action_to_command(self._validate_action(action))
+
     def _validate_action(self, action: np.ndarray) -> np.ndarray:
         arr = np.asarray(action, dtype=np.float64)
         if arr.shape != self.action_space.shape:
@@ -253,16 +279,10 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         )
 
     def _observe(self) -> dict[str, np.ndarray]:
-        state = self.driver.read()
-        proprio = {
-            "qpos": state.q.astype(np.float32),
-            "qvel": state.dq.astype(np.float32),
-            "ee_pos": state.ee_pos.astype(np.float32),
-            "ee_quat": state.ee_quat.astype(np.float32),
-            "gripper_width": np.array([state.gripper_width], np.float32),
-        }
+        state = self.driver.read() if self._cameras else self.driver.read_proprio()
+        proprio = self._proprio(state)
         if self.goal_conditioned:
-            task_obs = self.task.state_obs(self.driver, self._task_state)
+            task_obs = self._task_obs()
             task_obs.pop("goal_pos", None)
             flat = np.concatenate([*proprio.values(), *task_obs.values()]).astype(np.float32)
             return {
@@ -271,7 +291,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
                 "desired_goal": self._task_state.goal.astype(np.float32),
             }
         if self.obs_mode == "state":
-            return {**proprio, **self.task.state_obs(self.driver, self._task_state)}
+            return {**proprio, **self._task_obs()}
         obs: dict[str, np.ndarray] = dict(proprio)
         for cam in self._cameras:
             obs[f"{cam}_rgb"] = state.images[cam]
@@ -279,30 +299,18 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
                 obs[f"{cam}_depth"] = state.depths[cam][..., None]
         return obs
 
-    # -------------------------------------------------- expert interface
-    def ee_target_to_action(self, target_pos: FloatArray, gripper_open: bool) -> np.ndarray:
-        """The action that moves the end effector towards ``target_pos`` (pointing down).
+    def _task_obs(self) -> dict[str, np.ndarray]:
+        return self.task.state_obs(self.driver, self._task_state)
 
-        Used by scripted experts so that one expert works in every position-type control mode.
-        """
-        grip = 1.0 if gripper_open else -1.0
-        ee_pos = self.driver.ee_pose()[0]
-        if self.control_mode in ("ee_delta", "ee_delta_pose"):
-            delta = np.clip((target_pos - ee_pos) / self.max_ee_step_m, -1.0, 1.0)
-            if self.control_mode == "ee_delta":
-                return np.append(delta, grip).astype(np.float32)
-            rot = quat_error(DOWN_QUAT, self.driver.ee_pose()[1]) / self.max_ee_rot_rad
-            return np.concatenate([delta, np.clip(rot, -1, 1), [grip]]).astype(np.float32)
-        if self.control_mode == "joint_position":
-            step = target_pos - ee_pos
-            step *= min(1.0, self.max_ee_step_m / max(float(np.linalg.norm(step)), 1e-9))
-            q_now = self.driver.joint_positions()
-            q = self.driver.ik().solve(q_now, ee_pos + step, DOWN_QUAT, max_iters=20).q
-            return np.append(q, MAX_GRIPPER_WIDTH if gripper_open else 0.0).astype(np.float32)
-        raise ConfigError(
-            "scripted experts drive position-type control modes "
-            "(ee_delta, ee_delta_pose, joint_position), not joint_torque"
-        )
+    @staticmethod
+    def _proprio(state: RobotState) -> dict[str, np.ndarray]:
+        return {
+            "qpos": state.q.astype(np.float32),
+            "qvel": state.dq.astype(np.float32),
+            "ee_pos": state.ee_pos.astype(np.float32),
+            "ee_quat": state.ee_quat.astype(np.float32),
+            "gripper_width": np.array([state.gripper_width], np.float32),
+        }
 
 
 class GoalFrankaTaskEnv(FrankaTaskEnv):

@@ -142,8 +142,13 @@ class MujocoPandaDriver(Driver):
 
     # ---------------------------------------------------------------- read
     def _read(self) -> RobotState:
+        state = self.read_proprio()
+        state.images, state.depths = self._renderer.render(self.data)
+        return state
+
+    def read_proprio(self) -> RobotState:
+        """The robot's state without rendering any camera (cheap; simulation only)."""
         d = self.data
-        images, depths = self._renderer.render(d)
         return RobotState(
             timestamp=float(d.time),
             q=d.qpos[self._qadr].copy(),
@@ -152,8 +157,6 @@ class MujocoPandaDriver(Driver):
             ee_pos=d.site_xpos[self._site].copy(),
             ee_quat=quat_from_mat(d.site_xmat[self._site]),
             gripper_width=self.gripper_width(),
-            images=images,
-            depths=depths,
         )
 
     def ee_pose(self) -> tuple[FloatArray, FloatArray]:
