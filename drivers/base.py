@@ -34,6 +34,12 @@ class Driver(abc.ABC):
         """The robot's static description."""
 
     @property
+    def realtime(self) -> bool:
+        """Whether waiting on this driver's clock follows the wall clock (always on hardware;
+        a simulator may also step as fast as it can)."""
+        return True
+
+    @property
     def connected(self) -> bool:
         return self._connected
 

@@ -18,6 +18,8 @@ Control modes (``control_mode``), all with a last gripper entry:
 
 Actions in ``[-1, 1]`` map the gripper linearly from closed (-1) to open (+1).
 
+``realtime=True`` paces the simulation to the wall clock, as a real arm would run.
+
 Bad actions: a wrong shape, NaN or inf raises :class:`ActionError` before anything reaches
 the physics. Finite values outside the action space are clipped to it (documented rule).
 """
@@ -109,6 +111,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         max_ee_step_m: float = 0.05,
         max_ee_rot_rad: float = 0.2,
         terminate_on_success: bool = False,
+        realtime: bool = False,
     ) -> None:
         _check_choice("obs_mode", obs_mode, ("state", "image"))
         _check_choice("control_mode", control_mode, CONTROL_MODES)
@@ -127,7 +130,9 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._cameras = cameras if obs_mode == "image" else ()
         requests = [CameraRequest(c, image_size[0], image_size[1], depth) for c in self._cameras]
         scene = SceneConfig(objects=task.objects, markers=task.markers, physics_dt=physics_dt)
-        self.driver = MujocoPandaDriver(scene, cameras=requests, control_hz=control_hz)
+        self.driver = MujocoPandaDriver(
+            scene, cameras=requests, control_hz=control_hz, realtime=realtime
+        )
         self.driver.connect()
         self._task_state = TaskState(goal=np.zeros(3))
         self._ee_quat_ref = DOWN_QUAT.copy()
@@ -229,6 +234,11 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         """The current observation, without advancing time."""
         return self._observe()
 
+    def observe_with_state(self) -> tuple[dict[str, np.ndarray], RobotState]:
+        """The current observation and the robot state it was built from."""
+        state = self.driver.read() if self._cameras else self.driver.read_proprio()
+        return self._observation_from(state), state
+
     def state_observation(self) -> dict[str, np.ndarray]:
         """Proprioception plus the task's privileged state, whatever ``obs_mode`` is."""
         return {**self._proprio(self.driver.read_proprio()), **self._task_obs()}
@@ -280,6 +290,9 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     def _observe(self) -> dict[str, np.ndarray]:
         state = self.driver.read() if self._cameras else self.driver.read_proprio()
+        return self._observation_from(state)
+
+    def _observation_from(self, state: RobotState) -> dict[str, np.ndarray]:
         proprio = self._proprio(state)
         if self.goal_conditioned:
             task_obs = self._task_obs()

@@ -81,9 +81,12 @@ class ActionMapper:
 class ScriptedExpert:
     """Base class: ``reset(seed)`` and ``act(obs) -> action``; subclasses implement ``_act``."""
 
-    def __init__(self, mapper: ActionMapper, env: FrankaTaskEnv | None = None) -> None:
+    def __init__(
+        self, mapper: ActionMapper, env: FrankaTaskEnv | None = None, chunk_horizon: int = 1
+    ) -> None:
         self.mapper = mapper
         self._env = env
+        self.chunk_horizon = chunk_horizon
         self.phase = 0
         self._ticks = 0
 
@@ -101,8 +104,9 @@ class ScriptedExpert:
         return self._act(obs)
 
     def predict_chunk(self, obs: Obs) -> np.ndarray:
-        """A one-action chunk (1, A), so experts run behind the chunked control loop."""
-        return self.act(obs)[None]
+        """The action repeated ``chunk_horizon`` times, (H, A): a zero-order-hold chunk, so an
+        expert behind asynchronous inference still covers the ticks its answer arrives late."""
+        return np.repeat(self.act(obs)[None], self.chunk_horizon, axis=0)
 
     def _act(self, obs: Obs) -> np.ndarray:
         raise NotImplementedError
@@ -225,10 +229,12 @@ def expert_for_task(
     control_mode: str = "ee_delta",
     max_ee_step_m: float = 0.05,
     max_ee_rot_rad: float = 0.2,
+    chunk_horizon: int = 1,
 ) -> ScriptedExpert:
     """An env-free expert for ``task_name`` (e.g. "FrankaLift"): picklable, for worker processes."""
     task_cls = next((t for t in EXPERTS if t.name == task_name), None)
     if task_cls is None:
         known = ", ".join(t.name for t in EXPERTS)
         raise ConfigError(f"no scripted expert for task {task_name!r}; known: {known}")
-    return EXPERTS[task_cls](ActionMapper(control_mode, max_ee_step_m, max_ee_rot_rad))
+    mapper = ActionMapper(control_mode, max_ee_step_m, max_ee_rot_rad)
+    return EXPERTS[task_cls](mapper, chunk_horizon=chunk_horizon)

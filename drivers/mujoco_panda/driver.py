@@ -117,6 +117,10 @@ class MujocoPandaDriver(Driver):
         return self._spec
 
     @property
+    def realtime(self) -> bool:
+        return self._realtime
+
+    @property
     def physics_dt(self) -> float:
         return float(self.model.opt.timestep)
 

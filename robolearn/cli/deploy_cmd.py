@@ -1,0 +1,190 @@
+"""``robolearn deploy``: run a policy on a robot through the rate loop, the safety layer and
+asynchronous chunked inference; log what was sent and print a timing/intervention summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from robolearn.cli.common import Subcommand, format_table
+from robolearn.types import ConfigError
+
+ROBOTS = ("mujoco_panda",)
+SIM_RATE_HZ = 20.0  # rate the tasks' time limits and EE step sizes are defined at
+
+
+@dataclass
+class DeployConfig:
+    """Run episodes of a policy on a robot in real time (loop + safety + async inference)."""
+
+    robot: Literal["mujoco_panda"] = "mujoco_panda"
+    """Driver to run on (hardware drivers join this list as they land)."""
+    task: str = "FrankaLift"
+    """Task whose observations, actions and success test the policy uses."""
+    policy: str = "scripted"
+    """"scripted" (the task's expert), or a policy checkpoint folder."""
+    hz: float = 50.0
+    """Control rate; refused if above what the driver supports."""
+    episodes: int = 3
+    """Number of episodes."""
+    seconds: float | None = None
+    """Episode length; none uses the task's time limit."""
+    seed: int = 0
+    """Episode k resets the task with seed + k."""
+    realtime: bool = True
+    """Pace the simulation to the wall clock (a real arm always runs in real time)."""
+    backend: Literal["process", "thread", "sync"] = "process"
+    """Where the policy runs: its own process (default), a thread, or inline (sync)."""
+    smoothing: Literal["latest", "ensemble", "blend"] = "latest"
+    """How chunks are executed: newest chunk, ACT temporal ensembling, or crossfade."""
+    chunk_horizon: int = 4
+    """Scripted policy only: ticks each expert action is held for (zero-order-hold chunk)."""
+    control_mode: Literal["ee_delta", "ee_delta_pose", "joint_position"] = "ee_delta"
+    """Action space of the policy."""
+    watchdog_timeout_s: float = 0.2
+    """Hold the robot when no fresh action arrives for this long."""
+    keyboard_estop: bool = True
+    """Space or Esc in the terminal latches the e-stop (only when stdin is a terminal)."""
+    out: Path = Path("out/deploy")
+    """Folder for per-episode logs (steps.npz, summary.json) and the run summary."""
+
+    def __post_init__(self) -> None:
+        if self.robot not in ROBOTS:
+            raise ConfigError(f"unknown robot {self.robot!r}; available: {', '.join(ROBOTS)}")
+        if self.episodes < 1:
+            raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
+        if self.policy != "scripted":
+            raise ConfigError(
+                f"cannot load policy {self.policy!r}: checkpoints load once the policy "
+                "contract lands (policies/); use --policy scripted"
+            )
+
+
+def run(cfg: DeployConfig) -> int:
+    """Run the episodes; print per-episode lines and a summary table."""
+    import envs
+    from envs.base import FrankaTaskEnv
+    from envs.experts import expert_for_task
+
+    env = envs.make(
+        f"robolearn/{cfg.task}-v0",
+        control_hz=cfg.hz,
+        max_ee_step_m=0.05 * SIM_RATE_HZ / cfg.hz,  # same EE speed as at 20 Hz
+        control_mode=cfg.control_mode,
+        realtime=cfg.realtime,
+    )
+    u = env.unwrapped
+    assert isinstance(u, FrankaTaskEnv)
+    factory = partial(
+        expert_for_task,
+        cfg.task,
+        cfg.control_mode,
+        u.max_ee_step_m,
+        u.max_ee_rot_rad,
+        cfg.chunk_horizon,
+    )
+    seconds = cfg.seconds or u.task.max_episode_steps / SIM_RATE_HZ
+    try:
+        rows = _run_episodes(cfg, env, factory, round(seconds * cfg.hz))
+    finally:
+        env.close()
+    _report(cfg, rows)
+    return 0
+
+
+def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> list[dict]:
+    from robolearn.control.inference import AsyncInference, obs_spec_of
+    from robolearn.control.keyboard import KeyboardEStop
+    from robolearn.control.runner import EpisodeRunner, RunConfig, check_action_shape
+    from robolearn.control.safety import SafetyConfig, SafetyLayer
+
+    u = env.unwrapped
+    obs, _ = env.reset(seed=cfg.seed)
+    chunk_shape = (cfg.chunk_horizon, int(env.action_space.shape[0]))
+    check_action_shape(env.action_space.shape, chunk_shape)
+    safety = SafetyLayer(
+        u.driver.spec,
+        SafetyConfig(watchdog_timeout_s=cfg.watchdog_timeout_s),
+        1.0 / cfg.hz,
+        ee_position_fn=lambda q: u.driver.ik().forward(q)[0],
+    )
+    run_cfg = RunConfig(hz=cfg.hz, max_ticks=max_ticks, smoothing=cfg.smoothing)
+    rows = []
+    with AsyncInference(factory, obs_spec_of(obs), chunk_shape, backend=cfg.backend) as inf:
+        keys = KeyboardEStop(safety.estop) if cfg.keyboard_estop else None
+        if keys is not None:
+            keys.start()
+        try:
+            runner = EpisodeRunner(u, inf, safety, run_cfg)
+            for k in range(cfg.episodes):
+                if k:
+                    env.reset(seed=cfg.seed + k)
+                rows.append(_one_episode(cfg, runner, k))
+        finally:
+            if keys is not None:
+                keys.stop()
+    return rows
+
+
+def _one_episode(cfg: DeployConfig, runner: Any, k: int) -> dict:
+    episode = runner.run_episode()
+    episode.save(cfg.out / f"episode_{k:03d}")
+    row = {"episode": k, "seed": cfg.seed + k, **episode.summary()}
+    timing, outcome = row["timing"], "success" if row["success"] else "failure"
+    p99 = _fmt(timing.get("period_error_ms", {}), "p99")
+    print(
+        f"episode {k + 1}/{cfg.episodes}  {outcome}  ticks {row['ticks']}  "
+        f"period error p99 {p99} ms  overruns {timing.get('overruns', 0)}  "
+        f"interventions {sum(row['safety_counts'].values())}",
+        flush=True,
+    )
+    return row
+
+
+def _fmt(block: Any, key: str) -> str:
+    value = block.get(key) if isinstance(block, dict) else None
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _report(cfg: DeployConfig, rows: list[dict]) -> None:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "summary.json").write_text(json.dumps(rows, indent=2, default=str))
+    table = [
+        [
+            r["episode"],
+            "yes" if r["success"] else "no",
+            _fmt(r["timing"].get("period_error_ms", {}), "p50"),
+            _fmt(r["timing"].get("period_error_ms", {}), "p99"),
+            _fmt(r["timing"].get("period_error_ms", {}), "max"),
+            r["timing"].get("overruns", 0),
+            r["ticks_without_action"],
+            "-" if r["latency_ms_p50"] is None else f"{r['latency_ms_p50']:.1f}",
+            ", ".join(f"{k}={v}" for k, v in r["safety_counts"].items() if v) or "none",
+        ]
+        for r in rows
+    ]
+    headers = [
+        "ep",
+        "success",
+        "err p50 ms",
+        "p99 ms",
+        "max ms",
+        "overruns",
+        "no-action ticks",
+        "obs→cmd ms",
+        "interventions",
+    ]
+    print(format_table(headers, table))
+    successes = sum(r["success"] for r in rows)
+    print(f"success rate: {successes}/{len(rows)}; logs in {cfg.out}")
+
+
+COMMAND = Subcommand(
+    name="deploy",
+    help="run a policy on a robot through the real-time loop, safety layer and async inference",
+    config=DeployConfig,
+    run=run,
+)
