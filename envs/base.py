@@ -263,6 +263,27 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
             raise ActionError(f"action contains NaN or inf: {arr.tolist()}")
         return arr.clip(self._action_low, self._action_high)
 
+    def command_to_action(self, cmd: Command) -> np.ndarray:
+        """The action (in this env's action space) that a driver command stands for: the inverse
+        of :meth:`action_to_command`, used to record what was actually sent after the safety
+        layer. A hold (a joint-position command in an EE mode) maps to zero motion."""
+        width = self.driver.gripper_width() if cmd.gripper_width is None else cmd.gripper_width
+        if self.control_mode in ("ee_delta", "ee_delta_pose"):
+            grip = 2.0 * width / MAX_GRIPPER_WIDTH - 1.0
+            dpos = np.zeros(3) if cmd.ee_delta_pos is None else cmd.ee_delta_pos
+            parts = [np.asarray(dpos) / self.max_ee_step_m]
+            if self.control_mode == "ee_delta_pose":
+                drot = np.zeros(3) if cmd.ee_delta_rot is None else cmd.ee_delta_rot
+                parts.append(np.asarray(drot) / self.max_ee_rot_rad)
+            action = np.concatenate([*parts, [grip]])
+        elif self.control_mode == "joint_position":
+            q = self.driver.joint_positions() if cmd.joint_position is None else cmd.joint_position
+            action = np.append(q, width)
+        else:
+            tau = np.zeros(7) if cmd.joint_torque is None else cmd.joint_torque
+            action = np.append(tau, width)
+        return action.clip(self._action_low, self._action_high).astype(np.float32)
+
     def _action_to_command(self, action: np.ndarray) -> Command:
         if self.control_mode in ("ee_delta", "ee_delta_pose"):
             width = (action[-1] + 1.0) / 2.0 * MAX_GRIPPER_WIDTH

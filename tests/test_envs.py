@@ -168,3 +168,17 @@ def test_render_returns_a_frame() -> None:
     frame = env.render()
     assert frame.shape == (60, 80, 3) and frame.dtype == np.uint8
     env.close()
+
+
+@pytest.mark.parametrize("mode", ["ee_delta", "ee_delta_pose", "joint_position", "joint_torque"])
+def test_command_to_action_inverts_action_to_command(mode: str) -> None:
+    env = envs.make("robolearn/FrankaLift-v0", control_mode=mode)
+    env.reset(seed=0)
+    u = env.unwrapped
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        action = env.action_space.sample()
+        if mode == "ee_delta":
+            action[:3] = rng.uniform(-1, 1, 3)
+        back = u.command_to_action(u.action_to_command(action))
+        np.testing.assert_allclose(back, action, atol=1e-5)
