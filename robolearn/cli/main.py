@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from robolearn import __version__
-from robolearn.cli import demo_cmd, deploy_cmd, envs_cmd, rollout_cmd
+from robolearn.cli import demo_cmd, deploy_cmd, envs_cmd, record_cmd, rollout_cmd
 from robolearn.cli.common import Subcommand
 from robolearn.config import add_dataclass_arguments, parse_into
 from robolearn.types import RobolearnError
@@ -21,6 +21,7 @@ COMMANDS: tuple[Subcommand[Any], ...] = (
     envs_cmd.COMMAND,
     rollout_cmd.COMMAND,
     deploy_cmd.COMMAND,
+    record_cmd.COMMAND,
     demo_cmd.COMMAND,
 )
 """Every subcommand, in the order ``robolearn --help`` lists them."""

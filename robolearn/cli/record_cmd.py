@@ -1,0 +1,153 @@
+"""``robolearn record``: record demonstrations into a LeRobot v3 dataset through the loop."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from robolearn.cli.common import Subcommand
+from robolearn.types import ConfigError
+
+TASK_TEXT = {
+    "FrankaReach": "move the gripper to the green target",
+    "FrankaPush": "push the red cube to the green target",
+    "FrankaLift": "pick up the red cube",
+    "FrankaPickPlace": "put the red cube at the green target",
+}
+
+
+@dataclass
+class RecordConfig:
+    """Record demonstrations (teleop device or scripted expert) into a LeRobot v3 dataset."""
+
+    out: Path
+    """Dataset folder (LeRobotDataset v3.0 layout)."""
+    env: str = "robolearn/FrankaLift-v0"
+    """Task to record in."""
+    robot: str | None = None
+    """A hardware driver instead of the simulated task (arrives with the hardware drivers)."""
+    teleop: Literal["scripted", "keyboard", "spacemouse", "gamepad"] = "scripted"
+    """Where actions come from."""
+    episodes: int = 10
+    """Episodes to save."""
+    task: str | None = None
+    """Task description stored with every episode; none uses the task's own."""
+    resume: bool = False
+    """Append to an existing dataset."""
+    overwrite: bool = False
+    """Delete an existing dataset first."""
+    hz: float = 20.0
+    """Control (and recording) rate."""
+    seed: int = 0
+    """Episode k is reset with seed + k (re-recorded attempts take the next seed)."""
+    cameras: list[str] = field(default_factory=lambda: ["front", "wrist"])
+    """Cameras to record as video; none for a state-only dataset."""
+    image_size: list[int] = field(default_factory=lambda: [96, 96])
+    """Camera image height and width."""
+    depth: bool = False
+    """Also record metric depth (stored losslessly)."""
+    codec: str = "libx264"
+    """Video codec (PyAV encoder name), e.g. libx264 or libsvtav1."""
+    realtime: bool | None = None
+    """Pace to the wall clock; default: yes for human devices, no for the scripted expert."""
+    success_hold_ticks: int = 10
+    """End an episode this many ticks after the task is first solved."""
+
+    def __post_init__(self) -> None:
+        if self.robot is not None:
+            raise ConfigError(
+                f"--robot {self.robot}: recording on hardware arrives with the hardware "
+                "drivers; record in simulation with --env"
+            )
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other; pick one")
+        if self.episodes < 1:
+            raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
+        if len(self.image_size) != 2:
+            raise ConfigError(f"--image-size takes HEIGHT WIDTH, got {self.image_size}")
+
+
+def run(cfg: RecordConfig) -> int:
+    """Record; print what was saved."""
+    import envs
+    from robolearn.data import DatasetWriter, WriteMode
+    from robolearn.data.recorder import RecordConfig as SessionConfig
+    from robolearn.data.recorder import Recorder, dataset_features
+
+    realtime = cfg.teleop != "scripted" if cfg.realtime is None else cfg.realtime
+    env = envs.make(cfg.env, **_env_kwargs(cfg, realtime))
+    u: Any = env.unwrapped
+    try:
+        mode: WriteMode = "resume" if cfg.resume else "overwrite" if cfg.overwrite else "create"
+        writer = DatasetWriter(
+            cfg.out,
+            cfg.hz,
+            dataset_features(u),
+            "franka_panda_mujoco",
+            mode=mode,
+            video_codec=cfg.codec,
+        )
+        session = SessionConfig(
+            episodes=cfg.episodes,
+            task=cfg.task or _task_text(cfg.env),
+            seed=cfg.seed + writer.num_episodes,
+            hz=cfg.hz,
+            max_ticks=int(u.task.max_episode_steps * cfg.hz / 20.0),
+            success_hold_ticks=cfg.success_hold_ticks,
+            realtime=realtime,
+        )
+        with writer, _source(cfg, env) as source:
+            result = Recorder(u, source, writer, session).run()
+    finally:
+        env.close()
+    print(f"saved {len(result.saved)} episode(s) to {cfg.out} (discarded {result.discarded})")
+    if result.save_block_s:
+        print(f"save_episode blocked at most {max(result.save_block_s):.3f} s")
+    return 0
+
+
+def _env_kwargs(cfg: RecordConfig, realtime: bool) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "control_hz": cfg.hz,
+        "max_ee_step_m": 0.05 * 20.0 / cfg.hz,
+        "realtime": realtime,
+    }
+    if cfg.cameras:
+        kwargs.update(
+            obs_mode="image",
+            cameras=tuple(cfg.cameras),
+            image_size=tuple(cfg.image_size),
+            depth=cfg.depth,
+        )
+    return kwargs
+
+
+def _task_text(env_id: str) -> str:
+    name = env_id.split("/")[-1].split("-")[0]
+    return TASK_TEXT.get(name, name)
+
+
+@contextlib.contextmanager
+def _source(cfg: RecordConfig, env: Any) -> Iterator[Any]:
+    import envs
+    from robolearn.data.recorder import ScriptedSource
+
+    if cfg.teleop == "scripted":
+        yield ScriptedSource(envs.make_expert(env))
+        return
+    from teleop.actions import TeleopActionSource
+    from teleop.registry import make_device
+
+    with make_device(cfg.teleop) as device:
+        yield TeleopActionSource.for_env(device, env.unwrapped)
+
+
+COMMAND = Subcommand(
+    name="record",
+    help="record demonstrations (teleop or scripted) into a LeRobot v3 dataset",
+    config=RecordConfig,
+    run=run,
+)
