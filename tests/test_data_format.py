@@ -626,3 +626,24 @@ def test_copy_of_dataset_is_independent(dataset: Path, tmp_path: Path) -> None:
     moved = tmp_path / "moved"
     shutil.move(str(dataset), moved)
     check_episode_intact(DatasetReader(moved), 1, 7)
+
+
+def test_reads_a_dataset_written_by_lerobot_0_6() -> None:
+    """tests/data/lerobot_v3_tiny was written by LeRobot 0.6.1 (AV1 video, several episodes per
+    file); every frame's values and colour are listed in the .expected.json beside it."""
+    root = Path(__file__).parent / "data" / "lerobot_v3_tiny"
+    expected = json.loads(root.with_suffix(".expected.json").read_text())
+    reader = DatasetReader(root)
+    assert reader.num_episodes == expected["total_episodes"]
+    assert reader.num_frames == expected["total_frames"]
+    for ep in expected["episodes"]:
+        k = ep["episode_index"]
+        data = reader.episode(k)
+        frames = ep["frames"]
+        want_state = np.array([f["observation.state"] for f in frames], np.float32)
+        np.testing.assert_allclose(data["observation.state"], want_state, atol=1e-6)
+        times = [f["timestamp"] for f in frames]
+        pixels = reader.frames("observation.images.front", k, times)  # (N, H, W, 3)
+        want_rgb = np.array([f["colour"] for f in frames], np.float64)
+        np.testing.assert_allclose(pixels.mean(axis=(1, 2)), want_rgb, atol=4.0)
+        assert reader[reader.episode_start(k)]["task"] == ep["task"]
