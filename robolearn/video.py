@@ -57,7 +57,7 @@ class VideoWriter:
         """
         if fps <= 0:
             raise ConfigError(f"fps must be positive, got {fps}")
-        _check_video_encoder(codec)
+        check_video_encoder(codec)
         self.path = Path(path)
         self.fps = fps
         self.codec = codec
@@ -151,7 +151,7 @@ def tile_frames(frames: Sequence[Frame], pad_value: int = 0) -> Frame:
     return np.concatenate(padded, axis=1)
 
 
-def _check_video_encoder(codec: str) -> None:
+def check_video_encoder(codec: str) -> None:
     """Raise ConfigError unless PyAV can encode video with ``codec``."""
     try:
         kind = av.codec.Codec(codec, "w").type
@@ -159,7 +159,7 @@ def _check_video_encoder(codec: str) -> None:
         kind = None
     if kind != "video":
         raise ConfigError(
-            f"{codec!r} is not a video encoder PyAV knows; try 'libx264', 'h264' or 'mpeg4'"
+            f"{codec!r} is not a video encoder PyAV knows; try 'libx264', 'libsvtav1' or 'mpeg4'"
         )
 
 

@@ -78,6 +78,7 @@ from robolearn.data.format import (
 )
 from robolearn.data.meta import DatasetMeta, load_meta
 from robolearn.types import ConfigError
+from robolearn.video import check_video_encoder
 
 __all__ = ["DatasetWriter", "Feature", "WriteMode", "repair_dataset"]
 
@@ -147,7 +148,7 @@ class DatasetWriter:
         self._episode: _Episode | None = None
         self._closed = False
         if any(f.dtype == VIDEO for f in self.features.values()):
-            _check_video_codec(video_codec)
+            check_video_encoder(video_codec)
         if mode == "resume":
             self._resume()
         else:
@@ -504,17 +505,6 @@ def _remove_strays(meta: DatasetMeta) -> list[Path]:
 
 
 # ---------------------------------------------------------------------- helpers
-def _check_video_codec(codec: str) -> None:
-    try:
-        kind = av.codec.Codec(codec, "w").type
-    except ValueError:  # av's UnknownCodecError
-        kind = None
-    if kind != "video":
-        raise ConfigError(
-            f"{codec!r} is not a video encoder PyAV knows; try 'libx264' or 'libsvtav1'"
-        )
-
-
 def _media_prefix(feature: Feature) -> str:
     return "depth" if feature.dtype == DEPTH else "videos"
 
