@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from robolearn import __version__
-from robolearn.cli import demo_cmd, deploy_cmd, envs_cmd, record_cmd, rollout_cmd
+from robolearn.cli import (
+    dataset_cmd,
+    demo_cmd,
+    deploy_cmd,
+    envs_cmd,
+    record_cmd,
+    replay_cmd,
+    rollout_cmd,
+    view_cmd,
+)
 from robolearn.cli.common import Subcommand
 from robolearn.config import add_dataclass_arguments, parse_into
 from robolearn.types import RobolearnError
@@ -23,6 +32,9 @@ COMMANDS: tuple[Subcommand[Any], ...] = (
     deploy_cmd.COMMAND,
     record_cmd.COMMAND,
     demo_cmd.COMMAND,
+    dataset_cmd.COMMAND,
+    replay_cmd.COMMAND,
+    view_cmd.COMMAND,
 )
 """Every subcommand, in the order ``robolearn --help`` lists them."""
 
