@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libusb-1.0-0
 
-.PHONY: venv sysdeps install demo test lint bench
+.PHONY: venv sysdeps install demo test lint bench lerobot-venv
 
 venv: $(BIN)/python
 
@@ -61,3 +61,13 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks.expert_success
 	$(BIN)/python -m benchmarks.env_throughput
+
+# Hugging Face LeRobot in its own Python 3.12 venv, for the compatibility check and the
+# side-by-side dataset benchmarks (benchmarks/lerobot_*.py, benchmarks/data_throughput.py).
+# torchcodec, LeRobot's video decoder, needs FFmpeg's shared libraries.
+LEROBOT_PYTHON ?= $(shell command -v python3.12 || echo python3.12)
+lerobot-venv:
+	$(LEROBOT_PYTHON) -m venv .venv-lerobot
+	.venv-lerobot/bin/python -m pip install "lerobot[dataset]==0.6.1"
+	@command -v ffmpeg >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq ffmpeg; } \
+		|| echo "lerobot-venv: install FFmpeg for torchcodec: sudo apt-get install -y ffmpeg"
