@@ -239,9 +239,11 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         state = self.driver.read() if self._cameras else self.driver.read_proprio()
         return self._observation_from(state), state
 
-    def state_observation(self) -> dict[str, np.ndarray]:
-        """Proprioception plus the task's privileged state, whatever ``obs_mode`` is."""
-        return {**self._proprio(self.driver.read_proprio()), **self._task_obs()}
+    def state_observation(self, state: RobotState | None = None) -> dict[str, np.ndarray]:
+        """Proprioception plus the task's privileged state, whatever ``obs_mode`` is; from
+        ``state`` when the caller has just read it (saves a second read)."""
+        state = self.driver.read_proprio() if state is None else state
+        return {**self._proprio(state), **self._task_obs()}
 
     def is_success(self) -> bool:
         """Whether the task is solved now."""

@@ -162,6 +162,7 @@ def test_view_state_only(recorded: Path, tmp_path: Path) -> None:
 
 
 def test_import_robomimic(tmp_path: Path) -> None:
+    # h5py is in the dev extra, so CI runs this; the skip only spares a bare install.
     h5py = pytest.importorskip("h5py", reason="h5py is not installed (pip install h5py)")
     path = tmp_path / "demo.hdf5"
     rng = np.random.default_rng(0)

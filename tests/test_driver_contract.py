@@ -36,11 +36,14 @@ MODES = [pytest.param(m, id=m.value) for m in ControlMode]
 
 def require_mode(driver: Driver, mode: ControlMode) -> None:
     if mode not in driver.spec.control_modes:
+        # The suite runs on every driver; a mode a robot lacks (e.g. torque on a servo arm)
+        # is tested on the drivers that have it, and refusing it is tested below.
         pytest.skip(f"{driver.spec.name} does not offer {mode.value}")
 
 
 def require_gripper(driver: Driver) -> None:
     if driver.spec.gripper is None:
+        # Gripperless arms (e.g. a leader arm) run the rest of the suite.
         pytest.skip(f"{driver.spec.name} has no gripper")
 
 
@@ -156,6 +159,7 @@ def test_read_returns_well_formed_state(driver: Driver) -> None:
 def test_read_returns_camera_frames_matching_intrinsics(driver: Driver) -> None:
     cameras = driver.spec.cameras
     if not cameras:
+        # Covered by the "-cameras" registry entry of the same driver.
         pytest.skip(f"{driver.spec.name} is configured without cameras")
     state = driver.read()
     assert set(state.images) == {c.name for c in cameras}
@@ -189,6 +193,7 @@ def test_wait_advances_the_clock(driver: Driver, sim_clock: bool) -> None:
 
 def test_simulated_wait_matches_the_duration(driver: Driver, sim_clock: bool) -> None:
     if not sim_clock:
+        # Exact durations hold only on a simulated clock; tests never assert on wall time.
         pytest.skip("on a wall clock wait() may overshoot by the scheduler's latency")
     physics_step_bound = 1.0 / driver.spec.max_control_hz  # no physics step is longer
     for duration_s in (0.05, 0.0123, 0.0001):  # also durations no physics step divides
@@ -285,6 +290,8 @@ def test_gripper_width_is_clipped_to_its_range(driver: Driver) -> None:
 def test_unsupported_modes_raise_driver_error(driver: Driver) -> None:
     unsupported = [m for m in ControlMode if m not in driver.spec.control_modes]
     if not unsupported:
+        # The MuJoCo arm offers every mode; tests/test_mujoco_panda.py covers the refusal
+        # with a driver that declares fewer.
         pytest.skip(f"{driver.spec.name} supports every control mode")
     hold = hold_command(driver.spec, preferred_mode(driver.spec), driver.read())
     for mode in unsupported:

@@ -335,19 +335,6 @@ class MujocoPandaDriver(Driver):
         self.data.mocap_pos[self.model.body(name).mocapid[0]] = pos
         self._update_poses()  # visible to object_pose() and the next render at once
 
-    def in_contact(self, geom_a: str, geom_b_body: str) -> bool:
-        """Whether geom ``geom_a`` touches any geom of body ``geom_b_body``."""
-        gid = self.model.geom(geom_a).id
-        bid = self.model.body(geom_b_body).id
-        for i in range(self.data.ncon):
-            c = self.data.contact[i]
-            g1, g2 = c.geom1, c.geom2
-            if (g1 == gid and self.model.geom_bodyid[g2] == bid) or (
-                g2 == gid and self.model.geom_bodyid[g1] == bid
-            ):
-                return True
-        return False
-
 
 def _clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:
     norm = math.sqrt(float(vec @ vec))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -93,7 +93,6 @@ class SceneConfig:
     physics_dt: float = 0.002
     offscreen_size: tuple[int, int] = (480, 640)
     """Largest (height, width) any camera renders at."""
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def panda_urdf_dir() -> str:

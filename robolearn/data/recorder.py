@@ -21,6 +21,7 @@ import numpy as np
 from robolearn.control.rate import RateLoop
 from robolearn.control.safety import SafetyConfig, SafetyLayer
 from robolearn.data import DatasetWriter, Feature
+from robolearn.types import RobotState
 
 Obs = dict[str, np.ndarray]
 PROPRIO_KEYS = ("qpos", "gripper_width")
@@ -104,10 +105,16 @@ def _concat(state: Obs, keys: tuple[str, ...]) -> np.ndarray:
 
 
 def make_frame(
-    env: Any, obs: Obs, sent: np.ndarray, proposed: np.ndarray, reward: float, success: bool
+    env: Any,
+    obs: Obs,
+    robot_state: RobotState,
+    sent: np.ndarray,
+    proposed: np.ndarray,
+    reward: float,
+    success: bool,
 ) -> dict[str, np.ndarray]:
-    """One dataset frame from the tick's observation and actions."""
-    state = env.state_observation()
+    """One dataset frame from the tick's observation, robot state and actions."""
+    state = env.state_observation(robot_state)
     frame: dict[str, np.ndarray] = {
         "observation.state": _concat(state, PROPRIO_KEYS),
         "observation.ee_pose": _concat(state, EE_KEYS),
@@ -205,7 +212,7 @@ class Recorder:
             success = bool(env.is_success())
             sent = env.command_to_action(applied)
             reward = 0.0 if success else -1.0
-            self.writer.add_frame(make_frame(env, obs, sent, proposed, reward, success))
+            self.writer.add_frame(make_frame(env, obs, state, sent, proposed, reward, success))
         return ("save" if "save_episode" in events else "continue"), success
 
     def _status(self, seed: int, n: int, success: bool) -> str:
