@@ -35,6 +35,8 @@ import pytest
 
 from drivers.base import Driver
 from drivers.mujoco_panda import CameraRequest, MujocoPandaDriver
+from tests import driver_factories_dynamixel as dynamixel_factories
+from tests import driver_factories_franka as franka_factories
 
 DriverFactory = Callable[[], Driver] | Callable[[], Iterator[Driver]]
 
@@ -56,6 +58,8 @@ def mujoco_panda_cameras() -> Driver:
 DRIVER_FACTORIES = [
     pytest.param(mujoco_panda, id="mujoco_panda", marks=SIM_CLOCK),
     pytest.param(mujoco_panda_cameras, id="mujoco_panda-cameras", marks=SIM_CLOCK),
+    *franka_factories.FACTORIES,
+    *dynamixel_factories.FACTORIES,
 ]
 """Every driver the contract suite covers; see the module doc for how to add one."""
 
