@@ -1,6 +1,32 @@
-"""Policies (behaviour cloning, Diffusion Policy, ACT, VLA, RL) behind one contract.
+"""Policies (behaviour cloning, Diffusion Policy, ACT, RL agents) behind one contract.
 
-The contract (``reset``, ``act``, ``predict_chunk``, ``compute_loss``, save/load as a folder
-with ``config.json`` + ``model.safetensors``) lands with the policies themselves; until then
-``robolearn rollout --policy scripted`` drives each task's scripted expert (:mod:`envs.experts`).
+See :mod:`policies.base` for the contract and the folder format::
+
+    from policies import available_policies, load_policy, make_policy
 """
+
+from policies.base import (
+    POLICIES,
+    Policy,
+    PolicyConfig,
+    available_policies,
+    check_policy_spec,
+    load_policy,
+    make_policy,
+    policy_class,
+    read_policy_config,
+    register_policy,
+)
+
+__all__ = [
+    "POLICIES",
+    "Policy",
+    "PolicyConfig",
+    "available_policies",
+    "check_policy_spec",
+    "load_policy",
+    "make_policy",
+    "policy_class",
+    "read_policy_config",
+    "register_policy",
+]

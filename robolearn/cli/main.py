@@ -17,9 +17,12 @@ from robolearn.cli import (
     demo_cmd,
     deploy_cmd,
     envs_cmd,
+    eval_cmd,
+    quickstart_cmd,
     record_cmd,
     replay_cmd,
     rollout_cmd,
+    train_cmd,
     view_cmd,
 )
 from robolearn.cli.common import Subcommand
@@ -27,6 +30,7 @@ from robolearn.config import add_dataclass_arguments, parse_into
 from robolearn.types import RobolearnError
 
 COMMANDS: tuple[Subcommand[Any], ...] = (
+    quickstart_cmd.COMMAND,
     envs_cmd.COMMAND,
     rollout_cmd.COMMAND,
     deploy_cmd.COMMAND,
@@ -35,6 +39,8 @@ COMMANDS: tuple[Subcommand[Any], ...] = (
     dataset_cmd.COMMAND,
     replay_cmd.COMMAND,
     view_cmd.COMMAND,
+    train_cmd.COMMAND,
+    eval_cmd.COMMAND,
 )
 """Every subcommand, in the order ``robolearn --help`` lists them."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ def run(cfg: RecordConfig) -> int:
             mode=mode,
             video_codec=cfg.codec,
         )
+        write_env_metadata(cfg.out, cfg.env, _env_kwargs(cfg, realtime=False))
         session = SessionConfig(
             episodes=cfg.episodes,
             task=cfg.task or _task_text(cfg.env),
@@ -123,6 +125,17 @@ def _env_kwargs(cfg: RecordConfig, realtime: bool) -> dict[str, Any]:
             depth=cfg.depth,
         )
     return kwargs
+
+
+def write_env_metadata(root: Path, env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """``meta/robolearn_env.json``: the env a dataset was recorded in, which ``robolearn
+    train`` stores with the policy so that ``eval`` and ``deploy`` rebuild it. LeRobot ignores
+    the file."""
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()}
+    kwargs.pop("realtime", None)
+    path = Path(root) / "meta" / "robolearn_env.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"id": env_id, "kwargs": kwargs}, indent=2))
 
 
 def _task_text(env_id: str) -> str:

@@ -91,7 +91,7 @@ def dataset_features(env: Any) -> dict[str, Feature]:
 
 def _env_keys(state: Obs) -> tuple[str, ...]:
     skip = {*PROPRIO_KEYS, *EE_KEYS, "qvel"}
-    return tuple(k for k in state if k not in skip)
+    return tuple(k for k in state if k not in skip and not k.endswith(IMAGE_SUFFIXES))
 
 
 def _width(state: Obs, keys: tuple[str, ...]) -> int:
@@ -114,15 +114,26 @@ def make_frame(
     success: bool,
 ) -> dict[str, np.ndarray]:
     """One dataset frame from the tick's observation, robot state and actions."""
-    state = env.state_observation(robot_state)
+    frame = observation_features(env.state_observation(robot_state), obs)
+    frame.update(
+        {
+            "action": np.asarray(sent, np.float32),
+            "teleop.action": np.asarray(proposed, np.float32),
+            "next.reward": np.array([reward], np.float32),
+            "next.success": np.array([success]),
+        }
+    )
+    return frame
+
+
+def observation_features(state: Obs, obs: Obs) -> dict[str, np.ndarray]:
+    """The dataset's observation features (LeRobot names) of one tick: vectors from the
+    task's ``state`` observation (:meth:`envs.base.FrankaTaskEnv.state_observation`), cameras
+    from ``obs`` (what policies see, too: :func:`policies.env_io.policy_inputs`)."""
     frame: dict[str, np.ndarray] = {
         "observation.state": _concat(state, PROPRIO_KEYS),
         "observation.ee_pose": _concat(state, EE_KEYS),
         "observation.environment_state": _concat(state, _env_keys(state)),
-        "action": np.asarray(sent, np.float32),
-        "teleop.action": np.asarray(proposed, np.float32),
-        "next.reward": np.array([reward], np.float32),
-        "next.success": np.array([success]),
     }
     for key, value in obs.items():
         if key.endswith("_rgb"):

@@ -1,0 +1,81 @@
+"""Checkpoints: a policy folder plus the optimizer and scheduler state, no pickle.
+
+``checkpoints/<step>/`` and ``checkpoints/last/`` each hold ``config.json`` +
+``model.safetensors`` (loadable by :func:`policies.base.load_policy`) and, for ``--resume``,
+``optimizer.safetensors`` + ``training_state.json``. Each folder is written beside its final
+name and renamed into place, so an interrupted save leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from policies.base import Policy
+from robolearn.types import ConfigError
+
+LAST = "last"
+OPTIMIZER_FILE = "optimizer.safetensors"
+STATE_FILE = "training_state.json"
+
+
+def save_checkpoint(
+    policy: Policy,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    folder: Path,
+) -> Path:
+    """Save ``checkpoints/<step>`` and refresh ``checkpoints/last``; return the step folder."""
+
+    def extra(tmp: Path) -> None:
+        tensors, groups = _flatten_optimizer(optimizer.state_dict())
+        save_file(tensors, str(tmp / OPTIMIZER_FILE))
+        state = {"step": step, "param_groups": groups, "scheduler": scheduler.state_dict()}
+        (tmp / STATE_FILE).write_text(json.dumps(state, default=_jsonable))
+
+    target = policy.inference_module()
+    step_dir = target.save(folder / f"{step:06d}", extra)
+    target.save(folder / LAST, extra)
+    return step_dir
+
+
+def load_training_state(
+    folder: Path, optimizer: torch.optim.Optimizer | None = None
+) -> dict[str, Any]:
+    """The saved step and scheduler state; restores ``optimizer`` when given."""
+    path = folder / STATE_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: {folder} holds weights but no training state")
+    state = json.loads(path.read_text())
+    if optimizer is not None:
+        tensors = load_file(str(folder / OPTIMIZER_FILE))
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, state["param_groups"]))
+    return state
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[Any]]:
+    tensors = {
+        f"{index}.{name}": torch.as_tensor(value).detach().contiguous().cpu()
+        for index, entries in state["state"].items()
+        for name, value in entries.items()
+    }
+    return tensors, state["param_groups"]
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list[Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": groups}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,118 @@
+"""The training config (``robolearn train``'s options) and named presets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from robolearn.types import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Train an imitation policy (BC, Diffusion Policy, ACT) on a LeRobot v3 dataset, or with
+    --algo a reinforcement-learning agent (Stable-Baselines3) in a registered env."""
+
+    dataset: Path | None = None
+    """Imitation: dataset folder (LeRobotDataset v3 layout; recorded here or by LeRobot)."""
+    algo: Literal["ppo", "sac", "td3"] | None = None
+    """Reinforcement learning with Stable-Baselines3 instead of imitation (needs --env)."""
+    env: str | None = None
+    """RL: registered env id to train in (robolearn envs lists them)."""
+    her: bool = False
+    """RL: hindsight experience replay (goal-conditioned tasks, off-policy algorithms)."""
+    reward_type: Literal["dense", "sparse"] | None = None
+    """RL: reward; default sparse with --her, dense otherwise."""
+    n_envs: int = 4
+    """RL: parallel environments (subprocesses)."""
+    eval_every: int = 5000
+    """RL: environment steps between evaluations (success rate)."""
+    eval_episodes: int = 20
+    """RL: episodes per evaluation."""
+    randomize: str | None = None
+    """RL: domain randomization, a preset name or a JSON file of its config."""
+    out: Path = Path("runs/train")
+    """Run folder: checkpoints/, tensorboard/, train_log.jsonl."""
+    policy: str = "diffusion"
+    """Registered policy name (robolearn.policies.available_policies())."""
+    preset: str | None = None
+    """Named preset of policy options and training settings (see PRESETS)."""
+    set: list[str] = field(default_factory=list)
+    """Policy config overrides as KEY=VALUE (VALUE parsed as JSON when it can be), e.g.
+    --set horizon=16 down_dims=[64,128,256]."""
+    obs_keys: list[str] = field(default_factory=list)
+    """Observation features to train on; default: every observation.* vector except
+    observation.ee_pose, plus every camera."""
+    steps: int = 5000
+    """Optimizer steps (imitation) or environment steps (RL)."""
+    batch_size: int = 64
+    lr: float = 1e-4
+    """Learning rate (RL: the algorithm's default unless given)."""
+    weight_decay: float = 1e-6
+    warmup_steps: int = 500
+    """Linear learning-rate warm-up, then cosine decay to zero at ``steps``."""
+    grad_clip: float = 10.0
+    """Gradient norm clip (0: off)."""
+    num_workers: int = 0
+    """DataLoader worker processes (image datasets); state datasets are held in memory."""
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: CUDA when present."""
+    amp: bool = True
+    """bf16 autocast on CUDA (ignored on CPU)."""
+    log_every: int = 50
+    save_every: int = 1000
+    """Checkpoint period in steps (the last step is always saved)."""
+    resume: bool = False
+    """Continue the run in ``out`` from its last checkpoint."""
+    overwrite: bool = False
+    """Delete an existing run in ``out`` first."""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        if self.algo is not None:
+            if self.env is None:
+                raise ConfigError("--algo needs --env ID (robolearn envs lists them)")
+        elif self.dataset is None:
+            raise ConfigError(
+                "--dataset DIR is required (record one with `robolearn record`), or pass "
+                "--algo ppo|sac|td3 --env ID for reinforcement learning"
+            )
+        elif self.her or self.env is not None:
+            raise ConfigError("--her and --env are reinforcement-learning options: add --algo")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("--steps and --batch-size must be ≥ 1")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other; pick one")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; presets: {sorted(PRESETS)}")
+
+    def policy_overrides(self) -> dict[str, Any]:
+        """``--set`` (and the preset's policy options) as a dict."""
+        values: dict[str, Any] = dict(PRESETS[self.preset]["policy"]) if self.preset else {}
+        for item in self.set:
+            key, sep, raw = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+            try:
+                values[key] = json.loads(raw)
+            except json.JSONDecodeError:
+                values[key] = raw
+        return values
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu-state-diffusion": {
+        "policy": {
+            "down_dims": [64, 128, 256],
+            "prediction_type": "epsilon",
+        },
+        "train": {"batch_size": 64, "lr": 1e-3, "warmup_steps": 200, "weight_decay": 1e-6},
+    },
+}
+"""Named presets: policy config overrides and training settings (explicit options win)."""

@@ -1,0 +1,356 @@
+"""The training loop: windows → policy.compute_loss → AdamW, with checkpoints and resume.
+
+Runs through HF Accelerate, so the same loop trains on the CPU, one GPU (bf16 autocast when
+``amp``), or several GPUs under ``accelerate launch``. A non-finite loss stops training with
+a :class:`TrainingError` naming the step and the batch's frames; checkpoints already written
+are left as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from policies.base import Policy, PolicyConfig, make_policy, policy_class
+from robolearn.data.reader import DatasetReader
+from robolearn.data.torch_dataset import WindowedDataset
+from robolearn.train.checkpoint import LAST, load_training_state, save_checkpoint
+from robolearn.train.config import PRESETS, TrainConfig
+from robolearn.types import ConfigError, RobolearnError
+
+LOG_FILE = "train_log.jsonl"
+
+
+class TrainingError(RobolearnError):
+    """Training cannot go on (a non-finite loss); the message names the step and batch."""
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    checkpoint: Path
+    steps: int
+    final_loss: float
+    seconds: float
+    samples_per_s: float
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train ``cfg.policy`` on ``cfg.dataset``; return the last checkpoint and figures."""
+    cfg = resolve_preset(cfg)
+    run = _prepare_run_dir(cfg)
+    _seed_everything(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    assert cfg.dataset is not None
+    reader = DatasetReader(cfg.dataset)
+    start_step, policy = _policy_for_run(cfg, reader, run)
+    data = training_windows(policy, reader)
+    return _Trainer(cfg, run, policy, data, start_step).run()
+
+
+def resolve_preset(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its preset's training settings applied where ``cfg`` keeps a default."""
+    if cfg.preset is None:
+        return cfg
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    changes = {
+        k: v
+        for k, v in PRESETS[cfg.preset].get("train", {}).items()
+        if getattr(cfg, k) == defaults[k]
+    }
+    return dataclasses.replace(cfg, **changes)
+
+
+def policy_config_for(cfg: TrainConfig, reader: DatasetReader) -> PolicyConfig:
+    """The policy config from the dataset's features, its env metadata and the overrides."""
+    keys = cfg.obs_keys or default_obs_keys(reader)
+    features = reader.features
+    missing = [k for k in [*keys, "action"] if k not in features]
+    if missing:
+        raise ConfigError(f"{missing} not in dataset {reader.root}; features: {sorted(features)}")
+    inputs = {k: _policy_shape(list(features[k].shape), k in reader.camera_keys) for k in keys}
+    base: dict[str, Any] = {
+        "input_features": inputs,
+        "action_dim": int(np.prod(features["action"].shape)),
+        "env": read_env_metadata(reader.root),
+    }
+    overrides = cfg.policy_overrides()
+    config_class = policy_class(cfg.policy).config_class
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"{cfg.policy} has no options {unknown}; options: {sorted(known)}")
+    return config_class(**{**base, **overrides})
+
+
+def default_obs_keys(reader: DatasetReader) -> list[str]:
+    """Every observation vector but the end-effector pose (redundant with joints), and every
+    RGB camera."""
+    vectors = [
+        k for k in reader.column_keys if k.startswith("observation.") and k != "observation.ee_pose"
+    ]
+    cameras = [k for k in reader.camera_keys if k.startswith("observation.images.")]
+    return vectors + cameras
+
+
+def read_env_metadata(root: Path) -> dict[str, Any]:
+    """``meta/robolearn_env.json`` (written by ``robolearn record``), or ``{}``."""
+    path = Path(root) / "meta" / "robolearn_env.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _policy_shape(shape: list[int], camera: bool) -> list[int]:
+    """Dataset cameras are (H, W, C); policies take (C, H, W)."""
+    return [shape[2], shape[0], shape[1]] if camera and len(shape) == 3 else shape
+
+
+def training_windows(policy: Policy, reader: DatasetReader) -> Dataset[dict[str, Any]]:
+    """Raw (unnormalized) training windows shaped for ``policy``; state-only windows are
+    materialized in memory once (fast random access)."""
+    cfg = policy.config
+    windows = WindowedDataset(
+        reader,
+        obs_keys=cfg.state_keys,
+        image_keys=cfg.image_keys,
+        n_obs_steps=cfg.n_obs_steps,
+        horizon=cfg.horizon,
+        normalize=False,
+        action_offset=policy.action_offset,
+    )
+    return windows if cfg.image_keys else InMemoryWindows(windows)
+
+
+class InMemoryWindows(Dataset[dict[str, Any]]):
+    """Every tensor of a dataset stacked once: (N, ...) per key."""
+
+    def __init__(self, source: Dataset[dict[str, Any]]) -> None:
+        items = [source[i] for i in range(len(source))]  # type: ignore[arg-type]
+        keys = [k for k, v in items[0].items() if isinstance(v, torch.Tensor)]
+        self.tensors = {k: torch.stack([item[k] for item in items]) for k in keys}
+        self._len = len(items)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[dict[str, Any]]:
+        """Endless shuffled batches without a DataLoader (no per-item Python work)."""
+        while True:
+            order = torch.randperm(self._len, generator=generator)
+            for start in range(0, self._len - batch_size + 1, batch_size):
+                idx = order[start : start + batch_size]
+                yield {k: v[idx] for k, v in self.tensors.items()}
+
+
+def _prepare_run_dir(cfg: TrainConfig) -> Path:
+    run = Path(cfg.out)
+    exists = (run / "checkpoints").exists()
+    if exists and not (cfg.resume or cfg.overwrite):
+        raise ConfigError(
+            f"{run} already holds a training run; pass --resume to continue it or "
+            "--overwrite to start over (deletes it), or choose another --out"
+        )
+    if cfg.overwrite and run.exists():
+        shutil.rmtree(run)
+    if cfg.resume and not (run / "checkpoints" / LAST).exists():
+        raise ConfigError(f"--resume: {run}/checkpoints/{LAST} does not exist; nothing to resume")
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "train_config.json").write_text(
+        json.dumps(dataclasses.asdict(cfg), indent=2, default=str)
+    )
+    return run
+
+
+def _policy_for_run(cfg: TrainConfig, reader: DatasetReader, run: Path) -> tuple[int, Policy]:
+    if cfg.resume:
+        from policies.base import load_policy
+
+        policy = load_policy(run / "checkpoints" / LAST).train()
+        return load_training_state(run / "checkpoints" / LAST)["step"], policy
+    return 0, make_policy(cfg.policy, policy_config_for(cfg, reader), reader.stats)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _Trainer:
+    """One training run; small methods around the step loop."""
+
+    def __init__(
+        self, cfg: TrainConfig, run: Path, policy: Policy, data: Dataset[Any], start_step: int
+    ) -> None:
+        from accelerate import Accelerator
+
+        self.cfg, self.run_dir, self.step = cfg, run, start_step
+        cpu = cfg.device == "cpu" or not torch.cuda.is_available()
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available; use --device auto")
+        precision = "bf16" if cfg.amp and not cpu else "no"
+        self.acc = Accelerator(cpu=cpu, mixed_precision=precision)
+        self.optimizer = torch.optim.AdamW(
+            [p for p in policy.parameters() if p.requires_grad],
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+        )
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.model, self.optimizer = self.acc.prepare(policy, self.optimizer)
+        self.policy: Policy = self.acc.unwrap_model(self.model)
+        self.data = data
+        self.batches = self._batches()
+        if start_step:
+            state = load_training_state(run / "checkpoints" / LAST, self.optimizer)
+            self.schedule.load_state_dict(state["scheduler"])
+        self.writer = self._tensorboard()
+        self.last_loss = math.nan
+
+    def _lr_factor(self, step: int) -> float:
+        warm = max(1, self.cfg.warmup_steps)
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, self.cfg.steps - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        generator = torch.Generator().manual_seed(self.cfg.seed + self.step)
+        if isinstance(self.data, InMemoryWindows):
+            if len(self.data) < self.cfg.batch_size:
+                raise ConfigError(
+                    f"the dataset has {len(self.data)} windows, fewer than --batch-size "
+                    f"{self.cfg.batch_size}; lower the batch size or record more"
+                )
+            yield from self.data.batches(self.cfg.batch_size, generator)
+        loader = DataLoader(
+            self.data,
+            batch_size=self.cfg.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=self.cfg.num_workers,
+            generator=generator,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
+        loader = self.acc.prepare(loader)
+        while True:
+            yield from loader
+
+    def _tensorboard(self) -> Any:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return (
+            SummaryWriter(str(self.run_dir / "tensorboard")) if self.acc.is_main_process else None
+        )
+
+    def run(self) -> TrainResult:
+        t0, start = time.perf_counter(), self.step
+        bar = self._progress_bar()
+        try:
+            while self.step < self.cfg.steps:
+                batch = next(self.batches)
+                metrics = self._train_step(batch)
+                self.step += 1
+                self._log(metrics, bar)
+                if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
+                    self._save()
+        finally:
+            if bar is not None:
+                bar.close()
+            if self.writer is not None:
+                self.writer.close()
+        seconds = time.perf_counter() - t0
+        done = self.step - start
+        return TrainResult(
+            checkpoint=self.run_dir / "checkpoints" / LAST,
+            steps=self.step,
+            final_loss=self.last_loss,
+            seconds=seconds,
+            samples_per_s=done * self.cfg.batch_size / max(seconds, 1e-9),
+        )
+
+    def _train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        batch = {
+            k: v.to(self.acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+        }
+        self.model.train()
+        with self.acc.autocast():
+            loss, metrics = self.model(batch)
+        if not torch.isfinite(loss):
+            self._fail(loss, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        if self.cfg.grad_clip > 0:
+            metrics["grad_norm"] = float(
+                self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            )
+        self.optimizer.step()
+        self.schedule.step()
+        self.policy.on_train_step()
+        metrics["lr"] = self.schedule.get_last_lr()[0]
+        self.last_loss = float(loss.detach())
+        return metrics
+
+    def _fail(self, loss: torch.Tensor, batch: dict[str, Any]) -> None:
+        frames = _batch_frames(batch)
+        report = self.run_dir / f"nan_batch_step{self.step + 1}.json"
+        report.write_text(json.dumps({"step": self.step + 1, "loss": str(float(loss)), **frames}))
+        last = self.run_dir / "checkpoints" / LAST
+        kept = (
+            f"the last good checkpoint, {last}, is intact" if last.exists() else "no checkpoint yet"
+        )
+        raise TrainingError(
+            f"loss became {float(loss)} at step {self.step + 1}; the batch's frames "
+            f"(episode, frame) are in {report}: first {frames['frames'][:5]}; {kept}. "
+            "Check the dataset for NaN/inf values (robolearn dataset --stats) or lower --lr"
+        )
+
+    def _log(self, metrics: dict[str, float], bar: Any) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+        if self.step % self.cfg.log_every and self.step != self.cfg.steps:
+            return
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"train/{key}", value, self.step)
+        with (self.run_dir / LOG_FILE).open("a") as f:
+            f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+
+    def _save(self) -> None:
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            save_checkpoint(
+                self.policy, self.optimizer, self.schedule, self.step, self.run_dir / "checkpoints"
+            )
+
+    def _progress_bar(self) -> Any:
+        if not (self.cfg.progress and self.acc.is_main_process):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
+
+
+def _batch_frames(batch: dict[str, Any]) -> dict[str, Any]:
+    episodes = batch.get("episode_index")
+    frames = batch.get("frame_index")
+    if episodes is None or frames is None:
+        return {"frames": []}
+    pairs = list(zip(episodes.tolist(), frames.tolist(), strict=True))
+    return {"frames": pairs}
