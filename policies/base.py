@@ -128,6 +128,8 @@ class Policy(nn.Module, abc.ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[PolicyConfig]]
+    trains_from_datasets: ClassVar[bool] = True
+    """Whether ``robolearn train --dataset`` trains it (False for RL agents)."""
 
     def __init__(self, config: PolicyConfig, stats: Mapping[str, Stats] | None = None) -> None:
         super().__init__()
@@ -216,7 +218,7 @@ class Policy(nn.Module, abc.ABC):
             raise ConfigError(
                 f"the policy reads {key!r}, missing from the observation (keys: {sorted(obs)})"
             )
-        value = torch.as_tensor(np.asarray(obs[key]))
+        value = torch.from_numpy(np.array(obs[key]))  # a copy: obs arrays may be read-only
         shape = tuple(self.config.input_features[key])
         if len(shape) == 3 and value.dtype == torch.uint8:  # (H, W, C) uint8 → (C, H, W)
             value = value.permute(2, 0, 1).float().div_(255.0)

@@ -309,13 +309,15 @@ class _Trainer:
     def _fail(self, loss: torch.Tensor, batch: dict[str, Any]) -> None:
         frames = _batch_frames(batch)
         report = self.run_dir / f"nan_batch_step{self.step + 1}.json"
-        report.write_text(json.dumps({"step": self.step + 1, "loss": str(float(loss)), **frames}))
+        report.write_text(
+            json.dumps({"step": self.step + 1, "loss": str(float(loss.detach())), **frames})
+        )
         last = self.run_dir / "checkpoints" / LAST
         kept = (
             f"the last good checkpoint, {last}, is intact" if last.exists() else "no checkpoint yet"
         )
         raise TrainingError(
-            f"loss became {float(loss)} at step {self.step + 1}; the batch's frames "
+            f"loss became {float(loss.detach())} at step {self.step + 1}; the batch's frames "
             f"(episode, frame) are in {report}: first {frames['frames'][:5]}; {kept}. "
             "Check the dataset for NaN/inf values (robolearn dataset --stats) or lower --lr"
         )

@@ -1,0 +1,254 @@
+"""One test per feature, parametrized over every registered policy (as in SB3's suite):
+save/load round trip, loss falls on a tiny dataset, seeded determinism, and a tiny
+record → train → eval run through the CLI. Plus the training loop's bad-input behaviour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from policies import available_policies, load_policy, make_policy, policy_class
+from policies.base import Policy, check_policy_spec
+from robolearn.cli.main import main
+from robolearn.data.reader import DatasetReader
+from robolearn.train import TrainConfig, TrainingError, train
+from robolearn.train.loop import policy_config_for, training_windows
+from robolearn.types import ConfigError
+
+TINY: dict[str, dict[str, Any]] = {
+    "bc": {"hidden": [32, 32], "horizon": 4, "n_action_steps": 2},
+    "diffusion": {
+        "down_dims": [16, 32],
+        "horizon": 8,
+        "n_action_steps": 4,
+        "n_groups": 4,
+        "timestep_embed_dim": 16,
+        "num_inference_steps": 3,
+    },
+    "act": {
+        "horizon": 8,
+        "dim_model": 32,
+        "n_heads": 2,
+        "dim_feedforward": 64,
+        "n_encoder_layers": 1,
+        "n_vae_encoder_layers": 1,
+    },
+}
+"""Small settings per policy so that the suite runs in seconds."""
+
+DATASET_POLICIES = [n for n in available_policies() if policy_class(n).trains_from_datasets]
+
+
+@pytest.fixture(scope="module")
+def lift_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four scripted FrankaLift episodes, state only, as `robolearn record` writes them."""
+    out = tmp_path_factory.mktemp("lift") / "data"
+    status = main(
+        [
+            "record",
+            "--out",
+            str(out),
+            "--env",
+            "robolearn/FrankaLift-v0",
+            "--episodes",
+            "4",
+            "--cameras",
+            "--success-hold-ticks",
+            "5",
+        ]
+    )
+    assert status == 0
+    return out
+
+
+def _cfg(name: str, data: Path, out: Path, **kw: Any) -> TrainConfig:
+    sets = [f"{k}={json.dumps(v)}" for k, v in TINY.get(name, {}).items()]
+    return TrainConfig(dataset=data, out=out, policy=name, set=sets, progress=False, **kw)
+
+
+def _policy(name: str, data: Path, tmp_path: Path) -> tuple[Policy, DatasetReader]:
+    reader = DatasetReader(data)
+    config = policy_config_for(_cfg(name, data, tmp_path / "run"), reader)
+    return make_policy(name, config, reader.stats), reader
+
+
+def _obs(reader: DatasetReader, frame: int) -> dict[str, np.ndarray]:
+    return {k: reader.column(k)[frame] for k in reader.column_keys if k.startswith("observation.")}
+
+
+def _rollout(policy: Policy, reader: DatasetReader, seed: int, steps: int = 6) -> np.ndarray:
+    policy.reset(seed=seed)
+    return np.stack([policy.act(_obs(reader, t)) for t in range(steps)])
+
+
+def test_registry_has_the_issue_policies() -> None:
+    assert {"bc", "diffusion", "act"} <= set(available_policies())
+
+
+@pytest.mark.parametrize("name", DATASET_POLICIES)
+def test_save_load_round_trip_gives_identical_outputs(
+    name: str, lift_data: Path, tmp_path: Path
+) -> None:
+    policy, reader = _policy(name, lift_data, tmp_path)
+    folder = policy.save(tmp_path / "ckpt")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = load_policy(folder)
+    np.testing.assert_array_equal(_rollout(policy.eval(), reader, 3), _rollout(loaded, reader, 3))
+
+
+@pytest.mark.parametrize("name", DATASET_POLICIES)
+def test_act_is_deterministic_under_a_seed(name: str, lift_data: Path, tmp_path: Path) -> None:
+    policy, reader = _policy(name, lift_data, tmp_path)
+    policy.eval()
+    np.testing.assert_array_equal(_rollout(policy, reader, 7), _rollout(policy, reader, 7))
+    chunk = policy.predict_chunk(_obs(reader, 0))
+    assert chunk.ndim == 2 and chunk.shape[1] == policy.config.action_dim
+    assert np.isfinite(chunk).all()
+
+
+@pytest.mark.parametrize("name", DATASET_POLICIES)
+def test_loss_falls_on_a_tiny_dataset(name: str, lift_data: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    policy, _ = _policy(name, lift_data, tmp_path)
+    data = training_windows(policy, DatasetReader(lift_data))
+    batch = torch.utils.data.default_collate([data[i] for i in range(0, len(data), 4)][:32])
+    optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(80):
+        loss, _ = policy(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        policy.on_train_step()
+        losses.append(float(loss.detach()))
+    # Diffusion losses are noisy (random noise levels per sample) and fall more slowly.
+    factor = 0.75 if name == "diffusion" else 0.5
+    assert np.mean(losses[-10:]) < factor * np.mean(losses[:10]), losses[::10]
+
+
+@pytest.mark.parametrize("name", DATASET_POLICIES)
+def test_train_then_eval_through_the_cli(name: str, lift_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    sets = [f"{k}={json.dumps(v)}" for k, v in TINY.get(name, {}).items()]
+    args = [
+        "train",
+        "--dataset",
+        str(lift_data),
+        "--out",
+        str(run),
+        "--policy",
+        name,
+        "--steps",
+        "6",
+        "--batch-size",
+        "8",
+        "--save-every",
+        "3",
+        "--no-progress",
+    ]
+    assert main([*args, "--set", *sets] if sets else args) == 0
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == ["000003", "000006", "last"]
+    assert (run / "tensorboard").is_dir() and (run / "train_log.jsonl").is_file()
+    out = tmp_path / "eval"
+    status = main(
+        [
+            "eval",
+            "--policy",
+            str(run / "checkpoints" / "last"),
+            "--episodes",
+            "2",
+            "--workers",
+            "1",
+            "--videos",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["summary"]["episodes"] == 2
+    assert report["summary"]["env"] == "robolearn/FrankaLift-v0"
+    lo, hi = report["summary"]["ci95"]
+    assert 0.0 <= lo <= report["summary"]["success_rate"] <= hi <= 1.0
+    assert (out / "videos" / "episode_000.mp4").stat().st_size > 0
+    assert "<img src='data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_resume_continues_from_the_last_checkpoint(lift_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(_cfg("bc", lift_data, run, steps=4, save_every=2, batch_size=8))
+    with pytest.raises(ConfigError, match="--resume"):
+        train(_cfg("bc", lift_data, run, steps=8, batch_size=8))
+    result = train(_cfg("bc", lift_data, run, steps=8, save_every=2, batch_size=8, resume=True))
+    assert result.steps == 8
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log][-1] == 8
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
+    lift_data: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    cfg = _cfg(
+        "bc",
+        lift_data,
+        run,
+        steps=200,
+        save_every=1,
+        batch_size=8,
+        lr=1e30,
+        warmup_steps=1,
+        grad_clip=0.0,
+    )
+    with pytest.raises(TrainingError, match=r"at step \d+.*last good checkpoint"):
+        train(cfg)
+    reports = list(run.glob("nan_batch_step*.json"))
+    assert len(reports) == 1 and json.loads(reports[0].read_text())["frames"]
+    policy = load_policy(run / "checkpoints" / "last")
+    assert all(torch.isfinite(p).all() for p in policy.parameters())
+
+
+def test_spec_mismatch_names_both_specs(lift_data: Path, tmp_path: Path) -> None:
+    policy, _ = _policy("bc", lift_data, tmp_path)
+    offered = {"observation.state": (8,), "observation.environment_state": (9,)}
+    with pytest.raises(ConfigError, match=r"environment_state is \(9,\).*Policy spec.*Robot/env"):
+        check_policy_spec(policy.config, offered, action_dim=4)
+    with pytest.raises(ConfigError, match="action has 7 dims"):
+        check_policy_spec(
+            policy.config, {"observation.state": (8,), "observation.environment_state": (16,)}, 7
+        )
+
+
+def test_eval_refuses_a_policy_for_another_task(lift_data: Path, tmp_path: Path) -> None:
+    policy, _ = _policy("bc", lift_data, tmp_path)
+    folder = policy.save(tmp_path / "ckpt")
+    status = main(
+        [
+            "eval",
+            "--policy",
+            str(folder),
+            "--env",
+            "robolearn/FrankaReach-v0",
+            "--episodes",
+            "1",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "e"),
+        ]
+    )
+    assert status == 2  # ConfigError, printed as one line
+
+
+def test_unknown_policy_and_bad_folder_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown policy 'nope'; registered"):
+        policy_class("nope")
+    with pytest.raises(ConfigError, match=r"config\.json is missing"):
+        load_policy(tmp_path)
