@@ -252,3 +252,63 @@ def test_unknown_policy_and_bad_folder_are_clear(tmp_path: Path) -> None:
         policy_class("nope")
     with pytest.raises(ConfigError, match=r"config\.json is missing"):
         load_policy(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def lift_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two scripted FrankaLift episodes with a 64×64 front and wrist camera."""
+    out = tmp_path_factory.mktemp("lift_img") / "data"
+    status = main(
+        [
+            "record",
+            "--out",
+            str(out),
+            "--env",
+            "robolearn/FrankaLift-v0",
+            "--episodes",
+            "2",
+            "--image-size",
+            "64",
+            "64",
+            "--success-hold-ticks",
+            "2",
+        ]
+    )
+    assert status == 0
+    return out
+
+
+VISION = {
+    "vision": {
+        "feature_dim": 16,
+        "spatial_softmax_keypoints": 8,
+        "augment": "random_crop",
+        "crop_ratio": 0.9,
+    }
+}
+
+
+@pytest.mark.parametrize("name", DATASET_POLICIES)
+def test_image_policies_train_save_and_act(name: str, lift_images: Path, tmp_path: Path) -> None:
+    keys = ["observation.state", "observation.images.front", "observation.images.wrist"]
+    sets = [f"{k}={json.dumps(v)}" for k, v in {**TINY.get(name, {}), **VISION}.items()]
+    cfg = TrainConfig(
+        dataset=lift_images,
+        out=tmp_path / "run",
+        policy=name,
+        set=sets,
+        obs_keys=keys,
+        steps=2,
+        batch_size=4,
+        progress=False,
+    )
+    result = train(cfg)
+    policy = load_policy(result.checkpoint)
+    assert policy.config.image_keys == keys[1:]
+    reader = DatasetReader(lift_images)
+    frame = reader[5]
+    obs = {k: frame[k] for k in keys}  # images (H, W, 3) uint8, as envs give them
+    policy.reset(seed=1)
+    first = policy.act(obs)
+    policy.reset(seed=1)
+    np.testing.assert_array_equal(first, policy.act(obs))

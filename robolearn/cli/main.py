@@ -18,6 +18,7 @@ from robolearn.cli import (
     deploy_cmd,
     envs_cmd,
     eval_cmd,
+    find_cameras_cmd,
     quickstart_cmd,
     record_cmd,
     replay_cmd,
@@ -41,6 +42,7 @@ COMMANDS: tuple[Subcommand[Any], ...] = (
     view_cmd.COMMAND,
     train_cmd.COMMAND,
     eval_cmd.COMMAND,
+    find_cameras_cmd.COMMAND,
 )
 """Every subcommand, in the order ``robolearn --help`` lists them."""
 
