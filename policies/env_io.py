@@ -38,3 +38,31 @@ def env_observation_shapes(env: Any) -> dict[str, tuple[int, ...]]:
     obs = u.observe()
     inputs = policy_inputs(obs, u.state_observation())
     return {k: tuple(np.asarray(v).shape) for k, v in inputs.items()}
+
+
+class EnvPolicy:
+    """A saved policy behind the chunk interface the asynchronous runtime calls
+    (:class:`robolearn.control.inference.ChunkPolicy`): env observations in, chunks out."""
+
+    def __init__(self, folder: str, device: str = "cpu", seed: int | None = 0) -> None:
+        from policies.base import load_policy
+
+        self.policy = load_policy(folder, device)
+        self.seed = seed
+
+    def reset(self) -> None:
+        """Start an episode (history cleared; sampling re-seeded)."""
+        self.policy.reset(seed=self.seed)
+
+    def predict_chunk(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The policy's chunk (H, A) for an env observation."""
+        return self.policy.predict_chunk(policy_inputs(obs))
+
+
+def load_env_policy(folder: str, device: str = "cpu") -> EnvPolicy:
+    """Module-level factory (picklable through :func:`functools.partial`) for worker
+    processes: ``partial(load_env_policy, folder)``."""
+    import torch
+
+    torch.set_num_threads(1)
+    return EnvPolicy(folder, device)

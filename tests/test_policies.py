@@ -312,3 +312,30 @@ def test_image_policies_train_save_and_act(name: str, lift_images: Path, tmp_pat
     first = policy.act(obs)
     policy.reset(seed=1)
     np.testing.assert_array_equal(first, policy.act(obs))
+
+
+@pytest.mark.parametrize("backend", ["sync", "process"])
+def test_deploy_runs_a_saved_policy(backend: str, lift_data: Path, tmp_path: Path) -> None:
+    policy, _ = _policy("diffusion", lift_data, tmp_path)
+    folder = policy.save(tmp_path / "ckpt")
+    out = tmp_path / "deploy"
+    status = main(
+        [
+            "deploy",
+            "--policy",
+            str(folder),
+            "--episodes",
+            "1",
+            "--seconds",
+            "1",
+            "--backend",
+            backend,
+            "--no-realtime",
+            "--no-keyboard-estop",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    rows = json.loads((out / "summary.json").read_text())
+    assert rows[0]["ticks"] == 20  # 1 s at the recorded 20 Hz

@@ -25,9 +25,11 @@ class DeployConfig:
     task: str = "FrankaLift"
     """Task whose observations, actions and success test the policy uses."""
     policy: str = "scripted"
-    """"scripted" (the task's expert), or a policy checkpoint folder."""
-    hz: float = 50.0
-    """Control rate; refused if above what the driver supports."""
+    """"scripted" (the task's expert), or a policy folder (robolearn train's checkpoints);
+    a policy runs in the env its training data was recorded in."""
+    hz: float | None = None
+    """Control rate; default 50 Hz for the scripted expert, the training data's rate for a
+    policy. Refused if above what the driver supports."""
     episodes: int = 3
     """Number of episodes."""
     seconds: float | None = None
@@ -56,28 +58,33 @@ class DeployConfig:
             raise ConfigError(f"unknown robot {self.robot!r}; available: {', '.join(ROBOTS)}")
         if self.episodes < 1:
             raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
-        if self.policy != "scripted":
-            raise ConfigError(
-                f"cannot load policy {self.policy!r}: checkpoints load once the policy "
-                "contract lands (policies/); use --policy scripted"
-            )
-
 
 def run(cfg: DeployConfig) -> int:
     """Run the episodes; print per-episode lines and a summary table."""
+    env, factory = _scripted(cfg) if cfg.policy == "scripted" else _checkpoint(cfg)
+    u = env.unwrapped
+    seconds = cfg.seconds or u.task.max_episode_steps / SIM_RATE_HZ
+    try:
+        rows = _run_episodes(cfg, env, factory, round(seconds * u.control_hz))
+    finally:
+        env.close()
+    _report(cfg, rows)
+    return 0
+
+
+def _scripted(cfg: DeployConfig) -> tuple[Any, Any]:
     import envs
-    from envs.base import FrankaTaskEnv
     from envs.experts import expert_for_task
 
+    hz = cfg.hz or 50.0
     env = envs.make(
         f"robolearn/{cfg.task}-v0",
-        control_hz=cfg.hz,
-        max_ee_step_m=0.05 * SIM_RATE_HZ / cfg.hz,  # same EE speed as at 20 Hz
+        control_hz=hz,
+        max_ee_step_m=0.05 * SIM_RATE_HZ / hz,  # same EE speed as at 20 Hz
         control_mode=cfg.control_mode,
         realtime=cfg.realtime,
     )
-    u = env.unwrapped
-    assert isinstance(u, FrankaTaskEnv)
+    u: Any = env.unwrapped
     factory = partial(
         expert_for_task,
         cfg.task,
@@ -86,13 +93,27 @@ def run(cfg: DeployConfig) -> int:
         u.max_ee_rot_rad,
         cfg.chunk_horizon,
     )
-    seconds = cfg.seconds or u.task.max_episode_steps / SIM_RATE_HZ
-    try:
-        rows = _run_episodes(cfg, env, factory, round(seconds * cfg.hz))
-    finally:
-        env.close()
-    _report(cfg, rows)
-    return 0
+    return env, factory
+
+
+def _checkpoint(cfg: DeployConfig) -> tuple[Any, Any]:
+    """The env a policy folder was trained for, and a worker factory that loads it."""
+    import envs
+    from policies.base import check_policy_spec, read_policy_config
+    from policies.env_io import env_observation_shapes, load_env_policy
+    from robolearn.evaluate import env_for_policy
+
+    env_id, kwargs = env_for_policy(cfg.policy, None, {})
+    recorded_hz = float(kwargs.get("control_hz", SIM_RATE_HZ))
+    if cfg.hz is not None and cfg.hz != recorded_hz:  # keep the trained EE speed per second
+        kwargs["max_ee_step_m"] = kwargs.get("max_ee_step_m", 0.05) * recorded_hz / cfg.hz
+        kwargs["control_hz"] = cfg.hz
+    env = envs.make(env_id, **{**kwargs, "realtime": cfg.realtime})
+    config = read_policy_config(cfg.policy)[1]
+    check_policy_spec(
+        config, env_observation_shapes(env), int(env.action_space.shape[0])  # type: ignore[index]
+    )
+    return env, partial(load_env_policy, cfg.policy)
 
 
 def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> list[dict]:
@@ -103,15 +124,15 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
 
     u = env.unwrapped
     obs, _ = env.reset(seed=cfg.seed)
-    chunk_shape = (cfg.chunk_horizon, int(env.action_space.shape[0]))
+    chunk_shape = _chunk_shape(cfg, factory, obs)
     check_action_shape(env.action_space.shape, chunk_shape)
     safety = SafetyLayer(
         u.driver.spec,
         SafetyConfig(watchdog_timeout_s=cfg.watchdog_timeout_s),
-        1.0 / cfg.hz,
+        1.0 / u.control_hz,
         ee_position_fn=lambda q: u.driver.ik().forward(q)[0],
     )
-    run_cfg = RunConfig(hz=cfg.hz, max_ticks=max_ticks, smoothing=cfg.smoothing)
+    run_cfg = RunConfig(hz=u.control_hz, max_ticks=max_ticks, smoothing=cfg.smoothing)
     rows = []
     with AsyncInference(factory, obs_spec_of(obs), chunk_shape, backend=cfg.backend) as inf:
         keys = KeyboardEStop(safety.estop) if cfg.keyboard_estop else None
@@ -127,6 +148,14 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
             if keys is not None:
                 keys.stop()
     return rows
+
+
+def _chunk_shape(cfg: DeployConfig, factory: Any, obs: Any) -> tuple[int, int]:
+    """The chunk shape the policy produces (one trial chunk for a saved policy)."""
+    policy = factory()
+    policy.reset()
+    rows, width = policy.predict_chunk(obs).shape
+    return int(rows), int(width)
 
 
 def _one_episode(cfg: DeployConfig, runner: Any, k: int) -> dict:
