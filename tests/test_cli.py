@@ -34,8 +34,8 @@ def test_unknown_policy_is_one_line_error(capsys: pytest.CaptureFixture[str]) ->
     assert main(["rollout", "--env", "robolearn/Any-v0", "--policy", "bc"]) == 2
     captured = capsys.readouterr()
     assert captured.err == (
-        "robolearn: error: unknown policy 'bc': only \"scripted\" exists until trained "
-        "policies land\n"
+        "robolearn: error: --policy 'bc' is neither \"scripted\" nor a policy folder "
+        "(a folder with config.json + model.safetensors, from robolearn train)\n"
     )
     assert captured.out == ""
 

@@ -21,9 +21,6 @@ from robolearn.cli.common import Subcommand
 from robolearn.types import ConfigError
 from robolearn.video import VideoWriter
 
-POLICIES = ("scripted",)
-"""Policies ``--policy`` accepts; trained policies join when they land."""
-
 Log = Callable[[str], None]
 FrameSink = Callable[[np.ndarray], None]
 
@@ -35,7 +32,7 @@ class RolloutConfig:
     env: str
     """Registered env id (see `robolearn envs`)."""
     policy: str = "scripted"
-    """Policy to run; only "scripted" (the task's expert) exists for now."""
+    """"scripted" (the task's expert) or a policy folder (robolearn train's checkpoints)."""
     episodes: int = 10
     """Number of episodes."""
     seed: int = 0
@@ -54,10 +51,10 @@ class RolloutConfig:
     """Step cap per episode; none uses the env's time limit."""
 
     def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
+        if self.policy != "scripted" and not (Path(self.policy) / "config.json").is_file():
             raise ConfigError(
-                f'unknown policy {self.policy!r}: only "scripted" exists until trained '
-                "policies land"
+                f'--policy {self.policy!r} is neither "scripted" nor a policy folder '
+                "(a folder with config.json + model.safetensors, from robolearn train)"
             )
         if self.episodes < 1:
             raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
@@ -200,13 +197,34 @@ def _frame_sink(path: Path | None, fps: float) -> Iterator[FrameSink | None]:
         yield writer.write
 
 
+class _SavedPolicy:
+    """A saved policy behind the expert's ``reset(seed)`` / ``act(obs)`` calls."""
+
+    def __init__(self, folder: str) -> None:
+        from policies.base import load_policy
+
+        self.policy = load_policy(folder)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.policy.reset(seed=seed)
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        from policies.env_io import policy_inputs
+
+        return self.policy.act(policy_inputs(obs))
+
+
+def _saved(folder: str) -> Expert:
+    return _SavedPolicy(folder)
+
+
 def rollout(cfg: RolloutConfig, log: Log = print) -> RolloutSummary:
     """Run ``cfg.episodes`` episodes, logging one line each; write the video and summary."""
     import envs  # here, not at the top: importing the tasks loads MuJoCo
 
     env = envs.make(cfg.env, **env_kwargs(cfg))
     try:
-        expert = envs.make_expert(env)
+        expert = envs.make_expert(env) if cfg.policy == "scripted" else _saved(cfg.policy)
         max_steps = episode_step_cap(env, cfg.max_steps)
         start = time.perf_counter()
         results = []
