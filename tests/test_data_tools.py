@@ -62,9 +62,9 @@ def test_info_and_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert info["episodes"] == 3 and info["frames"] == 5 + 6 + 7 and info["fps"] == 10
     assert info["features"]["observation.images.front"] == ["video", [16, 16, 3]]
     assert info["tasks"] == ["task 0", "task 1"] and info["size_bytes"] > 0
-    assert main(["dataset", "--info", str(root)]) == 0
+    assert main(["dataset", "info", str(root)]) == 0  # the verb spelling
     assert "observation.state" in capsys.readouterr().out
-    assert main(["dataset", "--stats", str(root), "--json"]) == 0
+    assert main(["dataset", "stats", str(root), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["action"]["min"] == [0.0, 0.0] and stats["action"]["max"] == [2.0, 6.0]
 

@@ -1,14 +1,13 @@
 """``robolearn dataset``: inspect, split, merge and import LeRobot v3 datasets.
 
-One operation per call, chosen by which of ``--info``, ``--stats``, ``--split``, ``--merge``
-or ``--import-robomimic`` is given (the CLI's options are dataclass fields; there are no
-positional arguments)::
+One operation per call, named by a verb (``robolearn dataset info DIR`` is another spelling
+of ``robolearn dataset --info DIR``; see :func:`robolearn.cli.main.dataset_verbs`)::
 
-    robolearn dataset --info DIR
-    robolearn dataset --stats DIR
-    robolearn dataset --split DIR --out A --out2 B --fraction 0.9   # or --episodes 0 3 5
-    robolearn dataset --merge A B --out C
-    robolearn dataset --import-robomimic FILE.hdf5 --out DIR
+    robolearn dataset info DIR
+    robolearn dataset stats DIR
+    robolearn dataset split DIR --out A --out2 B --fraction 0.9   # or --episodes 0 3 5
+    robolearn dataset merge A B --out C
+    robolearn dataset import-robomimic FILE.hdf5 --out DIR
 
 Split and merge re-write episodes (videos are decoded and re-encoded).
 """

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``robolearn`` with ``argv`` (``sys.argv[1:]`` when ``None``); return the exit status."""
+    argv = dataset_verbs(list(sys.argv[1:] if argv is None else argv))
     try:
         namespace = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version or a usage error, already printed
@@ -81,6 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("robolearn: interrupted", file=sys.stderr)
         return 130
+
+
+DATASET_VERBS = ("info", "stats", "split", "merge", "import-robomimic")
+"""``robolearn dataset VERB ...`` spellings of ``robolearn dataset --VERB ...``."""
+
+
+def dataset_verbs(argv: list[str]) -> list[str]:
+    """``dataset info DIR`` → ``dataset --info DIR`` (the options are dataclass fields, the
+    verb spelling is what users of ``lerobot``/``git``-style tools type)."""
+    if len(argv) >= 2 and argv[0] == "dataset" and argv[1] in DATASET_VERBS:
+        return [argv[0], f"--{argv[1]}", *argv[2:]]
+    return argv
 
 
 def _exit_status(code: str | int | None) -> int:
