@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml | $(BIN)/python sysdeps
 	touch $@
 
 demo: install
-	$(BIN)/robolearn demo --out out/demo
+	$(BIN)/robolearn quickstart --out out/quickstart
 
 test: install
 	MUJOCO_GL=egl $(BIN)/python -m pytest -q
