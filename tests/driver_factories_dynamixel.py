@@ -1,8 +1,43 @@
-"""Driver-contract registry entries for Dynamixel arms on the virtual servo bus (see ``conftest.py``)."""
+"""Driver-contract registry entries for Dynamixel arms on the virtual servo bus (``conftest.py``).
+
+Each factory starts a :class:`~drivers.dynamixel.virtual_bus.VirtualDynamixelBus` serving the
+servos of a ready-made arm on a pseudo-terminal and yields a :class:`DynamixelArm` that reaches
+it through pyserial and ``dynamixel_sdk``, exactly as it would reach a USB adapter. The arms are
+paced by wall time, so no entry carries the ``sim_clock`` mark.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-FACTORIES: list[Any] = []
+import pytest
+
+from drivers.base import Driver
+from drivers.dynamixel import KOCH_LEADER, VIPERX_300S, ArmConfig, DynamixelArm
+from drivers.dynamixel.calibration import symmetric_calibration
+from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+
+
+def arm_on_virtual_bus(config: ArmConfig) -> Iterator[DynamixelArm]:
+    """A :class:`DynamixelArm` of ``config`` on a fresh virtual bus of its servos."""
+    bus = VirtualDynamixelBus(servos_for_arm(config.name))
+    with bus as port:
+        yield DynamixelArm(config, port, symmetric_calibration(config))
+
+
+def viperx_follower() -> Iterator[Driver]:
+    """ALOHA's follower: XM540/XM430 servos, shadow motors, a current-based gripper."""
+    yield from arm_on_virtual_bus(VIPERX_300S)
+
+
+def koch_leader() -> Iterator[Driver]:
+    """Koch's leader: XL330 servos, no gripper width (the handle is a sprung trigger)."""
+    yield from arm_on_virtual_bus(KOCH_LEADER)
+
+
+FACTORIES: list[Any] = [
+    pytest.param(viperx_follower, id="dynamixel-viperx-300s"),
+    pytest.param(koch_leader, id="dynamixel-koch-leader"),
+]
 """``pytest.param(factory, id=...)`` entries appended to ``conftest.DRIVER_FACTORIES``."""

@@ -1,0 +1,101 @@
+"""A leader arm as a teleop device: the follower mirrors the leader's joints and gripper.
+
+ALOHA and Koch teleoperate a follower arm with a kinematically identical *leader* arm that
+a person moves by hand. Both arms are calibrated to the same middle pose
+(:mod:`drivers.dynamixel.calibration`), so the leader's joint angles are the follower's
+joint targets as they are. :class:`LeaderFollowerTeleop` reads the leader once per control
+step (one sync read; its joints are limp, a Koch trigger stays sprung) and returns a
+:class:`~teleop.base.TeleopCommand` with
+
+* ``joint_targets``: the leader's joint angles (rad), clipped to the follower's limits when
+  the follower's spec is known;
+* ``gripper``: the leader handle's opening fraction over its calibrated range (0 closed,
+  1 open), which :meth:`LeaderFollowerTeleop.follower_command` (or
+  :func:`teleop.actions.to_action`) maps onto the follower gripper's width range.
+
+A leader arm has no buttons: session events come from another device (the keyboard),
+combined by the recorder. Registry name: ``"leader_arm"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from drivers.dynamixel.arm import DynamixelArm
+from drivers.dynamixel.configs import ArmConfig
+from robolearn.types import Command, ConfigError, ControlMode, RobotSpec
+from teleop.base import Obs, TeleopCommand, TeleopDevice
+
+
+class LeaderFollowerTeleop(TeleopDevice):
+    """Joint targets and gripper opening read from a leader :class:`DynamixelArm`.
+
+    ``follower_spec`` (optional) clips the targets to the follower's joint limits and
+    lets :meth:`follower_command` produce gripper widths; its joint count must match the
+    leader's.
+    """
+
+    name = "leader_arm"
+    produces = "joint"
+
+    def __init__(self, leader: DynamixelArm, follower_spec: RobotSpec | None = None) -> None:
+        super().__init__()
+        if follower_spec is not None and follower_spec.dof != leader.spec.dof:
+            raise ConfigError(
+                f"leader {leader.spec.name} has {leader.spec.dof} joints but follower "
+                f"{follower_spec.name} has {follower_spec.dof}; pair arms of the same kind"
+            )
+        self.leader = leader
+        self.follower_spec = follower_spec
+        self.last_command: TeleopCommand | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        leader: ArmConfig | str,
+        port: str,
+        follower_spec: RobotSpec | None = None,
+        name: str | None = None,
+        calibration_dir: Path | None = None,
+    ) -> LeaderFollowerTeleop:
+        """A device on the leader arm ``leader`` at ``port`` (calibration loaded from disk)."""
+        arm = DynamixelArm(leader, port, name=name, calibration_dir=calibration_dir, torque=False)
+        return cls(arm, follower_spec)
+
+    def _open(self) -> None:
+        self.leader.torque = False  # the person moves the joints; a trigger stays sprung
+        self.leader.connect()
+
+    def _close(self) -> None:
+        self.leader.disconnect()
+
+    def _read(self, obs: Obs | None) -> TeleopCommand:
+        targets = self.leader.read().q
+        if self.follower_spec is not None:
+            spec = self.follower_spec
+            targets = np.clip(targets, spec.limits("lower"), spec.limits("upper"))
+        command = TeleopCommand(
+            joint_targets=targets,
+            gripper=self.leader.gripper_fraction,
+            events=self.events.take(),
+        )
+        self.last_command = command
+        return command
+
+    def follower_command(self, command: TeleopCommand | None = None) -> Command:
+        """The follower's ``JOINT_POSITION`` command for ``command`` (default: the last read):
+        joint targets, and the handle's opening mapped onto the follower's width range."""
+        spec = self.follower_spec
+        if spec is None:
+            raise ConfigError("follower_command needs the follower's spec: pass follower_spec")
+        command = command or self.last_command or self.read()
+        assert command.joint_targets is not None
+        width = None
+        if spec.gripper is not None:
+            lo, hi = spec.gripper.min_width, spec.gripper.max_width
+            width = lo + command.gripper * (hi - lo)
+        return Command(
+            ControlMode.JOINT_POSITION, joint_position=command.joint_targets, gripper_width=width
+        )
