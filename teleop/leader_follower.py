@@ -15,6 +15,10 @@ step (one sync read; its joints are limp, a Koch trigger stays sprung) and retur
 
 A leader arm has no buttons: session events come from another device (the keyboard),
 combined by the recorder. Registry name: ``"leader_arm"``.
+
+:class:`BimanualLeaderFollower` pairs two such devices for ALOHA: its joint targets follow
+:class:`~drivers.dynamixel.bimanual.BimanualArm`'s 14-entry layout (each arm's joints, then
+its gripper's opening fraction).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.dynamixel.arm import DynamixelArm
+from drivers.dynamixel.bimanual import BimanualArm
 from drivers.dynamixel.configs import ArmConfig
 from robolearn.types import Command, ConfigError, ControlMode, RobotSpec
 from teleop.base import Obs, TeleopCommand, TeleopDevice
@@ -99,3 +104,46 @@ class LeaderFollowerTeleop(TeleopDevice):
         return Command(
             ControlMode.JOINT_POSITION, joint_position=command.joint_targets, gripper_width=width
         )
+
+
+class BimanualLeaderFollower(TeleopDevice):
+    """Two leader arms driving a :class:`BimanualArm` (ALOHA): ``joint_targets`` holds, per
+    arm, the joint targets then the handle's opening fraction (14 entries for ALOHA).
+    ``gripper`` is unused (1.0): the fractions are inside ``joint_targets``."""
+
+    name = "bimanual_leader_arms"
+    produces = "joint"
+
+    def __init__(self, left: LeaderFollowerTeleop, right: LeaderFollowerTeleop) -> None:
+        super().__init__()
+        self.left, self.right = left, right
+
+    def _open(self) -> None:
+        self.left.connect()
+        try:
+            self.right.connect()
+        except BaseException:
+            self.left.disconnect()
+            raise
+
+    def _close(self) -> None:
+        try:
+            self.left.disconnect()
+        finally:
+            self.right.disconnect()
+
+    def _read(self, obs: Obs | None) -> TeleopCommand:
+        parts = []
+        for device in (self.left, self.right):
+            command = device.read(obs)
+            assert command.joint_targets is not None
+            parts.append(np.append(command.joint_targets, command.gripper))
+        return TeleopCommand(joint_targets=np.concatenate(parts), events=self.events.take())
+
+    def follower_command(self, command: TeleopCommand, follower: BimanualArm) -> Command:
+        """The :class:`BimanualArm` command for ``command`` (its layout is the follower's)."""
+        assert command.joint_targets is not None
+        if command.joint_targets.shape != (follower.spec.dof,):
+            size, dof = command.joint_targets.size, follower.spec.dof
+            raise ConfigError(f"{size} leader targets for a {dof}-DoF follower")
+        return Command(ControlMode.JOINT_POSITION, joint_position=command.joint_targets)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from drivers.base import Driver
-from drivers.dynamixel import KOCH_LEADER, VIPERX_300S, ArmConfig, DynamixelArm
+from drivers.dynamixel import ALOHA, KOCH_LEADER, VIPERX_300S, ArmConfig, BimanualArm, DynamixelArm
 from drivers.dynamixel.calibration import symmetric_calibration
 from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
 
@@ -36,8 +36,19 @@ def koch_leader() -> Iterator[Driver]:
     yield from arm_on_virtual_bus(KOCH_LEADER)
 
 
+def aloha_bimanual() -> Iterator[Driver]:
+    """ALOHA's two followers as one 14-DoF robot, each arm on its own virtual bus."""
+    arms = []
+    buses = [VirtualDynamixelBus(servos_for_arm("viperx-300s")) for _ in range(2)]
+    with buses[0] as left_port, buses[1] as right_port:
+        for config, port in ((ALOHA.left_follower, left_port), (ALOHA.right_follower, right_port)):
+            arms.append(DynamixelArm(config, port, symmetric_calibration(config)))
+        yield BimanualArm(arms[0], arms[1])
+
+
 FACTORIES: list[Any] = [
     pytest.param(viperx_follower, id="dynamixel-viperx-300s"),
     pytest.param(koch_leader, id="dynamixel-koch-leader"),
+    pytest.param(aloha_bimanual, id="dynamixel-aloha-bimanual"),
 ]
 """``pytest.param(factory, id=...)`` entries appended to ``conftest.DRIVER_FACTORIES``."""

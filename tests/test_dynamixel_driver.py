@@ -222,6 +222,11 @@ def test_a_hardware_error_mid_episode_is_one_clear_error(
         DriverError, match=r"ID 4 \(elbow\).*hardware error \(overheating, overload\)"
     ):
         viperx.read()
+    assert viperx.clear_hardware_errors() == ["elbow"]
+    viperx.disconnect()
+    viperx.connect()
+    assert viperx_bus.servo(4).torque_enabled
+    viperx.read()
 
 
 def test_unplugging_raises_on_the_very_next_read_and_command(

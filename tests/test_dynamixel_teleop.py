@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 
 from drivers.dynamixel import (
+    ALOHA,
     KOCH_FOLLOWER,
     VIPERX_300S,
     WIDOWX_250S_LEADER,
+    BimanualArm,
     DynamixelArm,
     symmetric_calibration,
 )
 from drivers.dynamixel.control_table import CENTER_TICKS, rad_to_ticks
 from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
 from robolearn.types import ConfigError
-from teleop.leader_follower import LeaderFollowerTeleop
+from teleop.leader_follower import BimanualLeaderFollower, LeaderFollowerTeleop
 
 HZ = 50.0
 LEADER_JOINT_IDS = (1, 2, 4, 6, 7, 8)  # primaries: waist, shoulder, elbow, forearm, wrist x2
@@ -96,3 +98,28 @@ def test_a_leader_of_another_kind_is_refused() -> None:
     koch = DynamixelArm(KOCH_FOLLOWER, "/dev/null", symmetric_calibration(KOCH_FOLLOWER))
     with pytest.raises(ConfigError, match="6 joints but follower koch-follower has 5"):
         LeaderFollowerTeleop(leader, koch.spec)
+
+
+def test_two_leaders_drive_aloha_as_one_14_dof_robot() -> None:
+    names = ("widowx-250s-leader", "widowx-250s-leader", "viperx-300s", "viperx-300s")
+    buses = [VirtualDynamixelBus(servos_for_arm(n)) for n in names]
+    configs = (ALOHA.left_leader, ALOHA.right_leader, ALOHA.left_follower, ALOHA.right_follower)
+    with buses[0], buses[1], buses[2], buses[3]:
+        arms = [
+            DynamixelArm(c, b.port, symmetric_calibration(c))
+            for c, b in zip(configs, buses, strict=True)
+        ]
+        follower = BimanualArm(arms[2], arms[3])
+        device = BimanualLeaderFollower(
+            LeaderFollowerTeleop(arms[0], arms[2].spec), LeaderFollowerTeleop(arms[1], arms[3].spec)
+        )
+        assert follower.spec.joint_names[6] == "left_gripper" and follower.spec.dof == 14
+        buses[0].move_by_hand({1: rad_to_ticks(0.3)})  # left waist
+        buses[1].move_by_hand({LEADER_GRIPPER_ID: CENTER_TICKS - 1024 + 0.75 * 2048})
+        with follower, device:
+            for _ in range(40):
+                follower.command(device.follower_command(device.read(), follower))
+                follower.wait(1.0 / HZ)
+            q = follower.read().q
+    assert q[0] == pytest.approx(0.3, abs=0.002)
+    assert q[13] == pytest.approx(0.75, abs=0.01)  # the right gripper's opening fraction

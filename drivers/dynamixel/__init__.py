@@ -8,10 +8,12 @@
 * :mod:`~drivers.dynamixel.bus` — :class:`DynamixelBus` over ``dynamixel_sdk`` + pyserial;
 * :mod:`~drivers.dynamixel.configs` — ready-made arms (:data:`ARMS`, :data:`ALOHA`);
 * :mod:`~drivers.dynamixel.calibration` — per-arm calibration files and the guided procedure;
-* :mod:`~drivers.dynamixel.arm` — :class:`DynamixelArm`, the driver-contract implementation.
+* :mod:`~drivers.dynamixel.arm` — :class:`DynamixelArm`, the driver-contract implementation;
+* :mod:`~drivers.dynamixel.bimanual` — :class:`BimanualArm`, two arms as ALOHA's 14-DoF robot.
 """
 
 from drivers.dynamixel.arm import DynamixelArm, GripperMap, build_spec
+from drivers.dynamixel.bimanual import BimanualArm
 from drivers.dynamixel.bus import BusMotor, DynamixelBus
 from drivers.dynamixel.calibration import (
     ArmCalibration,
@@ -46,6 +48,7 @@ __all__ = [
     "WIDOWX_250S_LEADER",
     "ArmCalibration",
     "ArmConfig",
+    "BimanualArm",
     "BimanualConfig",
     "BusMotor",
     "DynamixelArm",

@@ -22,7 +22,10 @@ ranges) and a serial port. Everything it offers is in SI units:
 EEPROM settings that differ from what the config and calibration ask for (torque off while
 doing so), holds the present pose and switches torque on (``torque=False`` keeps a leader
 limp; a leader's trigger gripper is sprung regardless). If the bus disappears (adapter
-unplugged), the next ``read``/``command`` raises :class:`DriverError` at once.
+unplugged), the next ``read``/``command`` raises :class:`DriverError` at once; servos that
+stop answering while the port stays open raise after the retries (a few SDK timeouts of
+~34 ms each). A servo's hardware error is a :class:`DriverError` naming it;
+:meth:`DynamixelArm.clear_hardware_errors` reboots the faulted servos.
 """
 
 from __future__ import annotations
@@ -42,10 +45,12 @@ from drivers.dynamixel.calibration import (
 )
 from drivers.dynamixel.configs import ArmConfig, MotorConfig, arm_config
 from drivers.dynamixel.control_table import (
+    RAD_PER_TICK,
     RAD_S_PER_VELOCITY_UNIT,
     REG,
     SECONDARY_ID_DISABLED,
     TICKS_PER_REV,
+    OperatingMode,
     decode_value,
     model,
     rad_to_ticks,
@@ -66,9 +71,24 @@ from robolearn.types import (
 STATE_START = REG["present_current"].address
 """The per-tick sync read covers Present Current (126), Velocity (128) and Position (132)."""
 STATE_LENGTH = REG["present_position"].end - STATE_START
-EEPROM_START = REG["id"].address
+EEPROM_START = REG["return_delay_time"].address
 EEPROM_LENGTH = REG["min_position_limit"].end - EEPROM_START
 IDENTITY_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
+CONFIGURED_EEPROM = tuple(
+    REG[name]
+    for name in (
+        "return_delay_time",
+        "drive_mode",
+        "operating_mode",
+        "secondary_id",
+        "homing_offset",
+        "current_limit",
+        "velocity_limit",
+        "max_position_limit",
+        "min_position_limit",
+    )
+)
+"""The EEPROM registers ``connect()`` sets from the config and calibration."""
 
 
 @dataclass(frozen=True)
@@ -145,12 +165,9 @@ class DynamixelArm(Driver):
             self.config.motor(self.config.gripper.motor).id if self.config.gripper else None
         )
         self._ticks_range = {
-            m.id: (
-                self.calibration.motors[m.name].range_min,
-                self.calibration.motors[m.name].range_max,
-            )
-            for m in self.config.primaries
+            m.id: goal_range(self.config, self.calibration, m) for m in self.config.primaries
         }
+        """Goal Position bounds (ticks) of every primary motor: its calibrated range."""
         self._gripper_width_m: float | None = None
         self.gripper_fraction = 0.0
         """The gripper's (or handle's) opening fraction at the last ``read()``."""
@@ -158,6 +175,37 @@ class DynamixelArm(Driver):
     @property
     def spec(self) -> RobotSpec:
         return self._spec
+
+    @property
+    def gripper_speed_m_s(self) -> float:
+        """How fast the gripper opens at its velocity limit (m/s; 0 without a width range)."""
+        gripper = self.config.gripper
+        if gripper is None or gripper.width_range_m is None or self._gripper is None:
+            return 0.0
+        info = model(self.config.motor(gripper.motor).model)
+        units = self.config.velocity_limit or info.default_velocity_limit
+        ticks_s = units * RAD_S_PER_VELOCITY_UNIT / RAD_PER_TICK
+        span_ticks = abs(self._gripper.open_ticks - self._gripper.closed_ticks)
+        lo, hi = gripper.width_range_m
+        return (hi - lo) * ticks_s / span_ticks
+
+    def clear_hardware_errors(self) -> list[str]:
+        """Reboot every motor that reports a hardware error; the names of those rebooted.
+
+        A rebooted motor comes back with torque off: ``disconnect()`` and ``connect()``
+        again to resume (after removing the cause of the error).
+        """
+        opened_here = not self.bus.is_open
+        if opened_here:
+            self.bus.open()
+        try:
+            faulted = [m for m in self.config.motors if self.bus.hardware_error(m.id)]
+            for m in faulted:
+                self.bus.reboot(m.id)
+        finally:
+            if opened_here:
+                self.bus.close()
+        return [m.name for m in faulted]
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -231,27 +279,15 @@ class DynamixelArm(Driver):
 
     def _read_eeprom(self) -> dict[int, dict[str, int]]:
         """The configurable EEPROM registers of every motor (one sync read)."""
-        blocks = self.bus.sync_read_block(
-            EEPROM_START, EEPROM_LENGTH, [m.id for m in self.config.motors]
-        )
-        out = {}
-        for motor_id, block in blocks.items():
-            values = {}
-            for name in (
-                "drive_mode",
-                "operating_mode",
-                "homing_offset",
-                "min_position_limit",
-                "max_position_limit",
-                "return_delay_time",
-                "secondary_id",
-                "velocity_limit",
-                "current_limit",
-            ):
-                reg = REG[name]
-                values[name] = decode_value(reg, block[reg.address - EEPROM_START :])
-            out[motor_id] = values
-        return out
+        ids = [m.id for m in self.config.motors]
+        blocks = self.bus.sync_read_block(EEPROM_START, EEPROM_LENGTH, ids)
+        return {
+            motor_id: {
+                reg.name: decode_value(reg, block[reg.address - EEPROM_START :])
+                for reg in CONFIGURED_EEPROM
+            }
+            for motor_id, block in blocks.items()
+        }
 
     def _hold_and_enable(self) -> None:
         """Goal Position := Present Position (within the limits), then torque on."""
@@ -300,25 +336,29 @@ class DynamixelArm(Driver):
         if width is not None:
             width = float(require_finite("gripper_width", np.asarray(width, dtype=float), ()))
         applied = np.clip(target, spec.limits("lower"), spec.limits("upper"))
-        goals = {}
-        for motor_id, angle in zip(self._joint_ids, applied, strict=True):
-            low, high = self._ticks_range[motor_id]
-            goals[motor_id] = int(np.clip(rad_to_ticks(float(angle)), low, high))
-        applied_width = None
-        if spec.gripper is not None and self._gripper is not None:
-            applied_width = self._gripper_width_m if width is None else width
-            if applied_width is not None:
-                applied_width = float(
-                    np.clip(applied_width, spec.gripper.min_width, spec.gripper.max_width)
-                )
-                fraction = self._gripper.fraction_of_width(applied_width)
-                assert self._gripper_id is not None
-                goals[self._gripper_id] = self._gripper.ticks(fraction)
+        goals = {
+            motor_id: int(np.clip(rad_to_ticks(float(angle)), *self._ticks_range[motor_id]))
+            for motor_id, angle in zip(self._joint_ids, applied, strict=True)
+        }
+        applied_width = self._gripper_goal(width, goals)
         self.bus.sync_write("goal_position", goals)
         self._gripper_width_m = applied_width
         return Command(
             ControlMode.JOINT_POSITION, joint_position=applied, gripper_width=applied_width
         )
+
+    def _gripper_goal(self, width_m: float | None, goals: dict[int, int]) -> float | None:
+        """Add the gripper's goal (``width_m`` clipped, or the last one) to ``goals``; the
+        width applied (``None`` for an arm without a gripper width)."""
+        gripper, grip_map = self._spec.gripper, self._gripper
+        if gripper is None or grip_map is None or self._gripper_id is None:
+            return None
+        width_m = self._gripper_width_m if width_m is None else width_m
+        if width_m is None:
+            return None
+        width_m = float(np.clip(width_m, gripper.min_width, gripper.max_width))
+        goals[self._gripper_id] = grip_map.ticks(grip_map.fraction_of_width(width_m))
+        return width_m
 
     # ---------------------------------------------------------------- helpers
 
@@ -342,12 +382,24 @@ class DynamixelArm(Driver):
         return GripperMap(closed, opened, gripper.width_range_m)
 
 
+def goal_range(
+    config: ArmConfig, calibration: ArmCalibration, motor: MotorConfig
+) -> tuple[int, int]:
+    """(min, max) Goal Position (ticks) of a primary motor: its calibrated range, within one
+    turn for a motor in position mode (whose limit registers cannot hold more)."""
+    cal = calibration.motors[motor.name]
+    if config.mode_of(motor) == OperatingMode.POSITION:
+        return max(0, cal.range_min), min(TICKS_PER_REV - 1, cal.range_max)
+    return cal.range_min, cal.range_max
+
+
 def build_spec(name: str, config: ArmConfig, calibration: ArmCalibration) -> RobotSpec:
     """The :class:`RobotSpec` of an arm: limits from the calibration, rates from the config."""
     joints = []
     for joint in config.joints:
         info = model(config.motor(joint).model)
-        lower, upper = calibration.range_rad(joint)
+        low_ticks, high_ticks = goal_range(config, calibration, config.motor(joint))
+        lower, upper = ticks_to_rad(low_ticks), ticks_to_rad(high_ticks)
         velocity_units = config.velocity_limit or info.default_velocity_limit
         motors = 1 + len(config.shadows(joint))
         joints.append(

@@ -257,6 +257,18 @@ class DynamixelBus:
             self.retried += 1
         raise self._no_reply(motor_id, f"reading {name}", result)
 
+    def hardware_error(self, motor_id: int) -> int:
+        """The Hardware Error Status bits of one motor (0 when fine or silent); unlike
+        :meth:`read`, a set alert bit is no error here."""
+        reg = REG["hardware_error_status"]
+        for _ in range(self.retries + 1):
+            data, result, _ = self._call(
+                lambda: self._packets.readTxRx(self._handler, motor_id, reg.address, reg.size)
+            )
+            if result == dxl.COMM_SUCCESS and data:
+                return int(data[0])
+        return 0
+
     def sync_read(self, name: str, ids: Sequence[int] | None = None) -> dict[int, int]:
         """One register of many motors in one sync read: ID → value."""
         reg = REG[name]
@@ -392,20 +404,13 @@ class DynamixelBus:
             )
 
     def _raise_hardware_error(self, motor_id: int) -> None:
-        bits = self._hardware_error_bits(motor_id)
+        bits = self.hardware_error(motor_id)
         raise DriverError(
             f"motor {self._label(motor_id)} on {self.port} reports a hardware error "
             f"({describe_hardware_error(bits)}); its torque is off. Remove the cause "
-            "(load, heat, supply voltage), then reboot the motor (DynamixelBus.reboot or a "
-            "power cycle) and connect again"
+            "(load, heat, supply voltage), then reboot the motor (DynamixelArm."
+            "clear_hardware_errors(), DynamixelBus.reboot or a power cycle) and connect again"
         )
-
-    def _hardware_error_bits(self, motor_id: int) -> int:
-        reg = REG["hardware_error_status"]
-        data, result, _ = self._call(
-            lambda: self._packets.readTxRx(self._handler, motor_id, reg.address, reg.size)
-        )
-        return int(data[0]) if result == dxl.COMM_SUCCESS and data else 0
 
     def _no_reply(self, motor_id: int, doing: str, result: int) -> DriverError:
         return DriverError(
