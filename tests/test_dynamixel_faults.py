@@ -28,11 +28,13 @@ class EpisodeReport:
 
 
 @pytest.fixture
-def rig() -> Iterator[tuple[VirtualDynamixelBus, DynamixelArm]]:
-    """A connected ViperX on a fault-free virtual bus (tests set the faults)."""
+def rig(request: pytest.FixtureRequest) -> Iterator[tuple[VirtualDynamixelBus, DynamixelArm]]:
+    """A connected ViperX on a fault-free virtual bus (tests set the faults); the driver's
+    retry count comes from ``@pytest.mark.parametrize("rig", [n], indirect=True)`` (default 3)."""
+    retries = getattr(request, "param", 3)
     bus = VirtualDynamixelBus(servos_for_arm("viperx-300s"), seed=3)
     with bus as port:
-        arm = DynamixelArm(VIPERX_300S, port, symmetric_calibration(VIPERX_300S))
+        arm = DynamixelArm(VIPERX_300S, port, symmetric_calibration(VIPERX_300S), retries=retries)
         with arm:
             yield bus, arm
 
@@ -82,9 +84,12 @@ def _episode(bus: VirtualDynamixelBus, arm: DynamixelArm, ticks: int) -> Episode
     return report
 
 
+@pytest.mark.parametrize("rig", [5], indirect=True)
 def test_a_short_episode_on_a_bad_bus_never_crashes(
     rig: tuple[VirtualDynamixelBus, DynamixelArm],
 ) -> None:
+    # A motor's reply fails one attempt with p ≈ 0.06 here; with 5 retries a read fails
+    # with p ≈ 0.06^6 ≈ 5e-8 per motor, so 250 ticks crash with p ≈ 1e-4.
     bus, arm = rig
     bus.faults = Faults(drop_rate=0.03, corrupt_rate=0.02, delay_rate=0.01, delay_s=0.1)
     report = _episode(bus, arm, 250)
@@ -97,8 +102,10 @@ def test_a_short_episode_on_a_bad_bus_never_crashes(
 def test_one_percent_packet_loss_for_5000_ticks_at_50_hz(
     rig: tuple[VirtualDynamixelBus, DynamixelArm],
 ) -> None:
+    # With the default 3 retries a motor's read fails with p = 0.01^4 per tick: the whole
+    # episode (7 motors, 5000 ticks) crashes with p ≈ 4e-4.
     bus, arm = rig
-    assert arm.spec.control_hz == 50.0
+    assert arm.spec.control_hz == 50.0 and arm.bus.retries == 3
     bus.faults = Faults(drop_rate=0.01)
     report = _episode(bus, arm, 5000)
     assert report == EpisodeReport(ticks=5000)

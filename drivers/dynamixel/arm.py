@@ -174,6 +174,7 @@ class DynamixelArm(Driver):
 
     @property
     def spec(self) -> RobotSpec:
+        """Joints, limits (calibrated, SI), the gripper's width range and the rates."""
         return self._spec
 
     @property

@@ -48,6 +48,7 @@ class BimanualArm(Driver):
 
     @property
     def spec(self) -> RobotSpec:
+        """Both arms' joints and gripper openings, left then right (see the module doc)."""
         return self._spec
 
     def _connect(self) -> None:

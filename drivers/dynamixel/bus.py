@@ -98,11 +98,13 @@ class WaitingPortHandler(dxl.PortHandler):
         self.latency_timer_ms = latency_timer_ms
 
     def readPort(self, length: int) -> bytes:
+        """Up to ``length`` bytes, after waiting at most :data:`POLL_S` for the first."""
         select.select([self.ser.fileno()], [], [], POLL_S)
         data: bytes = super().readPort(length)
         return data
 
     def setPacketTimeout(self, packet_length: int) -> None:
+        """Start the status-packet timeout for a reply of ``packet_length`` bytes."""
         self.packet_start_time = self.getCurrentTime()
         wire_ms = self.tx_time_per_byte * packet_length
         self.packet_timeout = wire_ms + 2.0 * self.latency_timer_ms + 2.0
@@ -162,6 +164,7 @@ class DynamixelBus:
 
     @property
     def is_open(self) -> bool:
+        """Whether the port is open (and has not been lost)."""
         return self._port is not None
 
     def open(self) -> None:

@@ -214,6 +214,7 @@ class GuidedCalibration:
         with self.bus:
             self.bus.check_motors()
             self._prepare()
+            self._say("Torque is off on every motor: hold the arm, it may sag.")
             self._say(f"Move {self.arm_name} to its middle pose: {self.config.middle_pose}.")
             self._wait_for_enter("Press Enter when it is there.")
             offsets = self._home()

@@ -119,6 +119,7 @@ class ArmConfig:
 
     @property
     def motor_names(self) -> tuple[str, ...]:
+        """Every motor's name, in config order."""
         return tuple(m.name for m in self.motors)
 
     def shadows(self, joint: str) -> tuple[MotorConfig, ...]:
@@ -274,6 +275,7 @@ class BimanualConfig:
 
     @property
     def arms(self) -> tuple[ArmConfig, ...]:
+        """Left follower, right follower, left leader, right leader."""
         return (self.left_follower, self.right_follower, self.left_leader, self.right_leader)
 
 

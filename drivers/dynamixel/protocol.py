@@ -137,6 +137,7 @@ class Packet:
 
     @property
     def is_status(self) -> bool:
+        """Whether this is a status packet (a servo's reply)."""
         return self.instruction == Instruction.STATUS
 
 

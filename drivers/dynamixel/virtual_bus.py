@@ -169,6 +169,7 @@ class VirtualDynamixelBus:
 
     @property
     def running(self) -> bool:
+        """Whether the serving thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> str:
@@ -236,6 +237,7 @@ class VirtualDynamixelBus:
 
     @property
     def servos(self) -> list[VirtualServo]:
+        """Every servo on the bus."""
         return list(self._servos)
 
     def servo(self, motor_id: int) -> VirtualServo:
@@ -246,6 +248,7 @@ class VirtualDynamixelBus:
         raise ConfigError(f"no servo with ID {motor_id} on this bus; IDs: {self.ids()}")
 
     def ids(self) -> list[int]:
+        """The servos' IDs, sorted."""
         return sorted(s.id for s in self._servos)
 
     @contextlib.contextmanager

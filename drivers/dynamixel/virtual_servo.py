@@ -75,6 +75,7 @@ class VirtualServo:
 
     @property
     def id(self) -> int:
+        """The ID register (changes take effect with the next packet)."""
         return self.get("id")
 
     @property
@@ -94,10 +95,12 @@ class VirtualServo:
 
     @property
     def torque_enabled(self) -> bool:
+        """Whether Torque Enable is set."""
         return self.get("torque_enable") == 1
 
     @property
     def hardware_error(self) -> int:
+        """The Hardware Error Status bits."""
         return self.get("hardware_error_status")
 
     @property

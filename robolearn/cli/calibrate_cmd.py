@@ -25,10 +25,10 @@ class CalibrateConfig:
     port: str
     """Serial port of the arm's adapter, e.g. /dev/ttyUSB0 (`robolearn find-ports` lists them)."""
     name: str | None = None
-    """Name of this physical arm, the calibration file's stem (default: the config's name)."""
+    """Name of this physical arm and stem of its calibration file; none uses the config's."""
     calibration_dir: Path | None = None
-    """Where calibrations live (default: $ROBOLEARN_CALIBRATION_DIR or
-    ~/.cache/robolearn/calibration)."""
+    """Where calibrations live; none uses $ROBOLEARN_CALIBRATION_DIR, else
+    ~/.cache/robolearn/calibration."""
     rate_hz: float = 20.0
     """How often positions are read while the joints are moved through their ranges."""
 

@@ -1,9 +1,9 @@
 """``robolearn find-ports``: list serial ports and, with ``--scan``, the Dynamixel IDs on them.
 
 Without options it prints pyserial's list of serial ports (device, description, hardware
-id). ``--scan`` opens each port (those listed, plus any ``--port``, e.g. a virtual bus's
-pty, which pyserial does not list) at each ``--baud`` and pings: a broadcast ping by default,
-or the given ``--ids`` one by one. ``--unplug`` finds an adapter's port by asking you to
+id). ``--scan`` opens each listed port (or the ``--port`` ones instead, e.g. a virtual bus's
+pty, which pyserial does not list) at each ``--baud`` and pings: a broadcast ping by
+default, or the given ``--ids`` one by one. ``--unplug`` finds an adapter's port by asking you to
 unplug it and comparing the lists.
 """
 
@@ -27,12 +27,12 @@ class FindPortsConfig:
     scan: bool = False
     """Open each port and ping Dynamixel IDs at each --baud."""
     port: list[str] = field(default_factory=list)
-    """Ports to scan besides those pyserial lists (e.g. a virtual bus's /dev/pts/N); with
-    --port, only these are scanned."""
+    """Ports to scan instead of those pyserial lists (e.g. a virtual bus's /dev/pts/N, which
+    pyserial does not list)."""
     baud: list[int] = field(default_factory=lambda: [1_000_000, 57_600])
     """Baud rates to try when scanning (Dynamixel X ships at 57600; ALOHA and Koch use 1M)."""
     ids: str | None = None
-    """Ping only these IDs, e.g. 1..9 or 1,2,5 (default: one broadcast ping per baud)."""
+    """IDs to ping one by one, e.g. 1..9 or 1,2,5; none sends one broadcast ping per baud."""
     unplug: bool = False
     """Find a port by unplugging its adapter when asked (needs a terminal)."""
 
