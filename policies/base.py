@@ -364,10 +364,29 @@ def load_policy(folder: str | Path, device: str | torch.device = "cpu") -> Polic
         config.vision = {**config.vision, "pretrained_path": None}
     policy = policy_class(name)(config)
     try:
-        policy.load_state_dict(load_file(str(weights)), strict=True)
+        state = load_file(str(weights))
     except (RuntimeError, OSError) as exc:
+        raise ConfigError(f"{weights} is not a readable safetensors file: {exc}") from exc
+    _check_state_keys(weights, name, policy.state_dict(), state)
+    try:
+        policy.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
         raise ConfigError(f"{weights} does not fit a {name} policy with its config: {exc}") from exc
     return policy.to(device).eval()
+
+
+def _check_state_keys(
+    weights: Path, name: str, expected: Mapping[str, Any], found: Mapping[str, Any]
+) -> None:
+    """One short error when the saved tensors' names differ from the model's."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise ConfigError(
+            f"{weights} does not fit a {name} policy built from its config.json: "
+            f"{len(missing)} tensors missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
+            f"(e.g. {unexpected[:3]}); was it saved by another robolearn version?"
+        )
 
 
 def check_policy_spec(

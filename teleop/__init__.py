@@ -13,7 +13,8 @@
 * :mod:`teleop.scripted` — the scripted experts of :mod:`envs.experts` as devices;
 * :mod:`teleop.registry` — :func:`make_device` by name.
 
-The leader-arm device arrives with the Dynamixel driver (it fills ``joint_targets``).
+* :mod:`teleop.leader_follower` — a Dynamixel leader arm mirrored onto a follower (it fills
+  ``joint_targets``; ALOHA's bimanual pair too).
 Importing this package imports neither MuJoCo nor any device library.
 """
 

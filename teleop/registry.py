@@ -19,13 +19,21 @@ def _scripted(env: Any = None, **kwargs: Any) -> ScriptedTeleop:
     return ScriptedTeleop.from_env(env)
 
 
+def _leader_arm(**kwargs: Any) -> TeleopDevice:
+    from teleop.leader_follower import LeaderFollowerTeleop  # loads dynamixel_sdk only here
+
+    return LeaderFollowerTeleop.from_config(**kwargs)
+
+
 DEVICES: dict[str, Callable[..., TeleopDevice]] = {
     "keyboard": KeyboardTeleop,
     "spacemouse": SpaceMouseTeleop,
     "gamepad": GamepadTeleop,
     "scripted": _scripted,
+    "leader_arm": _leader_arm,
 }
-"""Device name → factory; the leader arm joins with the Dynamixel driver."""
+"""Device name → factory. ``leader_arm`` takes ``leader=<arm config name>, port=<serial port>``
+(see :meth:`teleop.leader_follower.LeaderFollowerTeleop.from_config`)."""
 
 
 def device_names() -> list[str]:

@@ -13,12 +13,14 @@ from typing import Any
 
 from robolearn import __version__
 from robolearn.cli import (
+    calibrate_cmd,
     dataset_cmd,
     demo_cmd,
     deploy_cmd,
     envs_cmd,
     eval_cmd,
     find_cameras_cmd,
+    find_ports_cmd,
     quickstart_cmd,
     record_cmd,
     replay_cmd,
@@ -42,7 +44,9 @@ COMMANDS: tuple[Subcommand[Any], ...] = (
     view_cmd.COMMAND,
     train_cmd.COMMAND,
     eval_cmd.COMMAND,
+    find_ports_cmd.COMMAND,
     find_cameras_cmd.COMMAND,
+    calibrate_cmd.COMMAND,
 )
 """Every subcommand, in the order ``robolearn --help`` lists them."""
 

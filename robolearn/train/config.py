@@ -43,8 +43,7 @@ class TrainConfig:
     """Policy config overrides as KEY=VALUE (VALUE parsed as JSON when it can be), e.g.
     --set horizon=16 down_dims=[64,128,256]."""
     obs_keys: list[str] = field(default_factory=list)
-    """Observation features to train on; default: every observation.* vector except
-    observation.ee_pose, plus every camera."""
+    """Observation features to train on; default: every observation.* vector and camera."""
     steps: int = 5000
     """Optimizer steps (imitation) or environment steps (RL)."""
     batch_size: int = 64

@@ -98,11 +98,9 @@ def policy_config_for(cfg: TrainConfig, reader: DatasetReader) -> PolicyConfig:
 
 
 def default_obs_keys(reader: DatasetReader) -> list[str]:
-    """Every observation vector but the end-effector pose (redundant with joints), and every
+    """Every observation vector (joint state, end-effector pose, environment state) and every
     RGB camera."""
-    vectors = [
-        k for k in reader.column_keys if k.startswith("observation.") and k != "observation.ee_pose"
-    ]
+    vectors = [k for k in reader.column_keys if k.startswith("observation.")]
     cameras = [k for k in reader.camera_keys if k.startswith("observation.images.")]
     return vectors + cameras
 
