@@ -4,7 +4,7 @@ asynchronous chunked inference; log what was sent and print a timing/interventio
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +12,7 @@ from typing import Any, Literal
 from robolearn.cli.common import Subcommand, format_table
 from robolearn.types import ConfigError
 
-ROBOTS = ("mujoco_panda",)
+SIM_ROBOT = "mujoco_panda"
 SIM_RATE_HZ = 20.0  # rate the tasks' time limits and EE step sizes are defined at
 
 
@@ -20,8 +20,11 @@ SIM_RATE_HZ = 20.0  # rate the tasks' time limits and EE step sizes are defined 
 class DeployConfig:
     """Run episodes of a policy on a robot in real time (loop + safety + async inference)."""
 
-    robot: Literal["mujoco_panda"] = "mujoco_panda"
-    """Driver to run on (hardware drivers join this list as they land)."""
+    robot: str = SIM_ROBOT
+    """mujoco_panda (the simulated task), or a robot from drivers.registry: franka,
+    franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...) or virtual:<arm>."""
+    robot_option: list[str] = field(default_factory=list)
+    """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
     task: str = "FrankaLift"
     """Task whose observations, actions and success test the policy uses."""
     policy: str = "scripted"
@@ -54,16 +57,49 @@ class DeployConfig:
     """Folder for per-episode logs (steps.npz, summary.json) and the run summary."""
 
     def __post_init__(self) -> None:
-        if self.robot not in ROBOTS:
-            raise ConfigError(f"unknown robot {self.robot!r}; available: {', '.join(ROBOTS)}")
+        if self.robot != SIM_ROBOT and self.policy == "scripted":
+            raise ConfigError(
+                f"--robot {self.robot}: scripted experts exist only for the simulated tasks; "
+                "pass --policy FOLDER (a policy trained on this robot's data)"
+            )
         if self.episodes < 1:
             raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
 
+
 def run(cfg: DeployConfig) -> int:
     """Run the episodes; print per-episode lines and a summary table."""
+    if cfg.robot != SIM_ROBOT:
+        return _on_robot(cfg)
     env, factory = _scripted(cfg) if cfg.policy == "scripted" else _checkpoint(cfg)
+    return _deploy(cfg, env, factory)
+
+
+def _on_robot(cfg: DeployConfig) -> int:
+    """Deploy a saved policy on a driver from :mod:`drivers.registry`."""
+    from drivers.registry import open_robot
+    from envs.robot_env import RobotEnv
+    from policies.base import check_policy_spec, read_policy_config
+    from policies.env_io import env_observation_shapes, load_env_policy
+
+    config = read_policy_config(cfg.policy)[1]
+    hz = cfg.hz or float(config.env.get("kwargs", {}).get("control_hz", 50.0))
+    with open_robot(cfg.robot, _options(cfg.robot_option)) as driver:
+        env = RobotEnv(driver, control_hz=hz, episode_seconds=cfg.seconds or 10.0)
+        check_policy_spec(config, env_observation_shapes(env), int(env.action_space.shape[0]))
+        return _deploy(cfg, env, partial(load_env_policy, cfg.policy))
+
+
+def _options(items: list[str]) -> dict[str, str]:
+    pairs = [item.partition("=") for item in items]
+    bad = [item for item, (_, sep, _) in zip(items, pairs, strict=True) if not sep]
+    if bad:
+        raise ConfigError(f"--robot-option takes KEY=VALUE, got {bad}")
+    return {key: value for key, _, value in pairs}
+
+
+def _deploy(cfg: DeployConfig, env: Any, factory: Any) -> int:
     u = env.unwrapped
-    seconds = cfg.seconds or u.task.max_episode_steps / SIM_RATE_HZ
+    seconds = cfg.seconds or getattr(u, "episode_seconds", u.task.max_episode_steps / SIM_RATE_HZ)
     try:
         rows = _run_episodes(cfg, env, factory, round(seconds * u.control_hz))
     finally:
@@ -111,7 +147,9 @@ def _checkpoint(cfg: DeployConfig) -> tuple[Any, Any]:
     env = envs.make(env_id, **{**kwargs, "realtime": cfg.realtime})
     config = read_policy_config(cfg.policy)[1]
     check_policy_spec(
-        config, env_observation_shapes(env), int(env.action_space.shape[0])  # type: ignore[index]
+        config,
+        env_observation_shapes(env),
+        int(env.action_space.shape[0]),  # type: ignore[index]
     )
     return env, partial(load_env_policy, cfg.policy)
 
@@ -130,7 +168,7 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
         u.driver.spec,
         SafetyConfig(watchdog_timeout_s=cfg.watchdog_timeout_s),
         1.0 / u.control_hz,
-        ee_position_fn=lambda q: u.driver.ik().forward(q)[0],
+        ee_position_fn=(lambda q: u.driver.ik().forward(q)[0]) if hasattr(u.driver, "ik") else None,
     )
     run_cfg = RunConfig(hz=u.control_hz, max_ticks=max_ticks, smoothing=cfg.smoothing)
     rows = []
