@@ -44,7 +44,7 @@ def test_robot_env_maps_actions_and_observations() -> None:
             assert set(obs) == {"qpos", "qvel", "ee_pos", "ee_quat", "gripper_width"}
             target = np.r_[obs["qpos"] + 0.05, 0.02].astype(np.float32)
             for _ in range(env.task.max_episode_steps):
-                obs, reward, terminated, truncated, info = env.step(target)
+                obs, reward, terminated, truncated, _ = env.step(target)
             assert truncated and not terminated and reward == 0.0
             np.testing.assert_allclose(obs["qpos"], target[:-1], atol=0.02)
             cmd = env.action_to_command(target)
