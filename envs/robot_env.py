@@ -72,6 +72,8 @@ class RobotEnv(gym.Env[Obs, np.ndarray]):
             modes = sorted(m.value for m in spec.control_modes)
             raise ConfigError(f"{spec.name} cannot take {control_mode} actions; it offers {modes}")
         self.control_mode, self.max_ee_step_m = control_mode, max_ee_step_m
+        self.max_ee_rot_rad = 0.2  # unused (no rotation actions); teleop scales read it
+        self.max_gripper_width_m = spec.gripper.max_width if spec.gripper else 0.08
         self.control_hz = float(control_hz or spec.control_hz)
         self.episode_seconds = float(episode_seconds)
         self.task = RobotTask(max_episode_steps=round(episode_seconds * self.control_hz))

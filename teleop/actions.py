@@ -58,7 +58,8 @@ class ActionScale:
         from envs.base import MAX_GRIPPER_WIDTH  # envs pulls in MuJoCo: only when an env exists
 
         u = env.unwrapped
-        return cls(u.control_mode, u.max_ee_step_m, u.max_ee_rot_rad, MAX_GRIPPER_WIDTH)
+        width = getattr(u, "max_gripper_width_m", MAX_GRIPPER_WIDTH)  # a robot env's own
+        return cls(u.control_mode, u.max_ee_step_m, u.max_ee_rot_rad, width)
 
 
 def to_action(cmd: TeleopCommand, scale: ActionScale) -> NDArray[np.float32]:

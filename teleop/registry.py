@@ -20,8 +20,12 @@ def _scripted(env: Any = None, **kwargs: Any) -> ScriptedTeleop:
 
 
 def _leader_arm(**kwargs: Any) -> TeleopDevice:
+    from pathlib import Path
+
     from teleop.leader_follower import LeaderFollowerTeleop  # loads dynamixel_sdk only here
 
+    if kwargs.get("calibration_dir") is not None:
+        kwargs["calibration_dir"] = Path(kwargs["calibration_dir"])
     return LeaderFollowerTeleop.from_config(**kwargs)
 
 

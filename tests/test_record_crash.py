@@ -1,7 +1,8 @@
 """Crash safety: SIGKILL a recording at random moments, many times; every saved episode survives.
 
 A real ``robolearn record`` subprocess (scripted expert, one camera) is killed at random
-moments: during start-up, mid-episode, or while an episode is being committed. After every
+moments (after random amounts of its own CPU time, so that machine load does not skew them):
+during start-up, mid-episode, or while an episode is being committed. After every
 kill the dataset must load, keep every episode saved before, and every episode must be whole
 (its rows and its video frames). The next round resumes the same dataset.
 """
@@ -49,6 +50,20 @@ def _record(root: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
 
+def _wait_cpu_seconds(
+    proc: subprocess.Popen[bytes], cpu_s: float, timeout_s: float = 120.0
+) -> None:
+    """Wait until ``proc`` has used ``cpu_s`` of CPU time (or exited): kill moments measured in
+    the recorder's own progress, so a loaded machine does not push every kill into start-up."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if (int(fields[11]) + int(fields[12])) / ticks >= cpu_s:  # utime + stime
+            return
+        time.sleep(0.05)
+
+
 def _check_whole(reader: DatasetReader) -> None:
     for k in range(reader.num_episodes):
         episode = reader.episode(k)
@@ -66,7 +81,7 @@ def test_sigkill_at_random_moments_loses_only_the_episode_in_progress(tmp_path: 
     saved: dict[int, np.ndarray] = {}
     for _ in range(ROUNDS):
         proc = _record(root)
-        time.sleep(rng.uniform(1.0, 4.0))
+        _wait_cpu_seconds(proc, rng.uniform(1.5, 6.0))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]

@@ -136,3 +136,48 @@ def test_deploy_on_franky_sim(tmp_path: Path) -> None:
     assert status == 0
     rows = json.loads((out / "summary.json").read_text())
     assert rows[0]["ticks"] == 20
+
+
+def test_record_on_a_virtual_arm_with_a_leader_arm(tmp_path: Path) -> None:
+    """`record --robot virtual:koch-follower --teleop leader_arm`: a leader arm on its own
+    virtual bus, moved by hand, is mirrored onto the follower and recorded."""
+    from drivers.dynamixel.calibration import save_calibration, symmetric_calibration
+    from drivers.dynamixel.configs import arm_config
+    from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+    from robolearn.data.reader import DatasetReader
+
+    leader = arm_config("koch-leader")
+    save_calibration(symmetric_calibration(leader), tmp_path / "cal")
+    bus = VirtualDynamixelBus(servos_for_arm("koch-leader"))
+    with bus as port:
+        bus.move_by_hand({1: 2048 + 300})  # the leader's first joint turned by hand
+        out = tmp_path / "data"
+        status = main(
+            [
+                "record",
+                "--robot",
+                "virtual:koch-follower",
+                "--teleop",
+                "leader_arm",
+                "--teleop-option",
+                "leader=koch-leader",
+                f"port={port}",
+                f"calibration_dir={tmp_path / 'cal'}",
+                "--episodes",
+                "1",
+                "--seconds",
+                "1",
+                "--hz",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+    assert status == 0
+    reader = DatasetReader(out)
+    assert reader.num_episodes == 1 and reader.episode_length(0) == 20
+    assert "observation.environment_state" not in reader.features
+    actions = reader.column("action")  # joint targets + gripper width, after the safety layer
+    state = reader.column("observation.state")
+    assert actions[-1, 0] > 0.3  # the turned joint's target (≈ 300 ticks ≈ 0.46 rad)
+    assert state[-1, 0] > state[0, 0] + 0.1  # and the follower moved toward it

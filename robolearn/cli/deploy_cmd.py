@@ -83,13 +83,14 @@ def _on_robot(cfg: DeployConfig) -> int:
 
     config = read_policy_config(cfg.policy)[1]
     hz = cfg.hz or float(config.env.get("kwargs", {}).get("control_hz", 50.0))
-    with open_robot(cfg.robot, _options(cfg.robot_option)) as driver:
+    with open_robot(cfg.robot, parse_options(cfg.robot_option)) as driver:
         env = RobotEnv(driver, control_hz=hz, episode_seconds=cfg.seconds or 10.0)
         check_policy_spec(config, env_observation_shapes(env), int(env.action_space.shape[0]))
         return _deploy(cfg, env, partial(load_env_policy, cfg.policy))
 
 
-def _options(items: list[str]) -> dict[str, str]:
+def parse_options(items: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` → ``{"k": "v"}``; ConfigError naming any item without ``=``."""
     pairs = [item.partition("=") for item in items]
     bad = [item for item, (_, sep, _) in zip(items, pairs, strict=True) if not sep]
     if bad:

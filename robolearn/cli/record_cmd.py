@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,9 +30,19 @@ class RecordConfig:
     env: str = "robolearn/FrankaLift-v0"
     """Task to record in."""
     robot: str | None = None
-    """A hardware driver instead of the simulated task (arrives with the hardware drivers)."""
-    teleop: Literal["scripted", "keyboard", "spacemouse", "gamepad"] = "scripted"
-    """Where actions come from."""
+    """Record on a robot from drivers.registry instead of the simulated task: franka,
+    franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...) or virtual:<arm>."""
+    robot_option: list[str] = field(default_factory=list)
+    """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
+    teleop: Literal["scripted", "keyboard", "spacemouse", "gamepad", "leader_arm"] = "scripted"
+    """Where actions come from (leader_arm: a Dynamixel leader mirrored onto the robot)."""
+    teleop_option: list[str] = field(default_factory=list)
+    """Device options as KEY=VALUE, e.g. leader=koch-leader port=/dev/ttyUSB1."""
+    control_mode: Literal["joint_position", "ee_delta"] = "joint_position"
+    """--robot only: the action space recorded (joint targets, or EE deltas if the driver
+    has them)."""
+    seconds: float = 20.0
+    """--robot only: episode length."""
     episodes: int = 10
     """Episodes to save."""
     task: str | None = None
@@ -58,10 +69,10 @@ class RecordConfig:
     """End an episode this many ticks after the task is first solved."""
 
     def __post_init__(self) -> None:
-        if self.robot is not None:
+        if self.robot is not None and self.teleop == "scripted":
             raise ConfigError(
-                f"--robot {self.robot}: recording on hardware arrives with the hardware "
-                "drivers; record in simulation with --env"
+                f"--robot {self.robot}: scripted experts exist only for the simulated tasks; "
+                "choose a device with --teleop (leader_arm, spacemouse, gamepad, keyboard)"
             )
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pick one")
@@ -73,13 +84,37 @@ class RecordConfig:
 
 def run(cfg: RecordConfig) -> int:
     """Record; print what was saved."""
+    if cfg.robot is not None:
+        return _on_robot(cfg)
     import envs
+
+    realtime = cfg.teleop != "scripted" if cfg.realtime is None else cfg.realtime
+    env = envs.make(cfg.env, **_env_kwargs(cfg, realtime))
+    write_env = partial(write_env_metadata, cfg.out, cfg.env, _env_kwargs(cfg, realtime=False))
+    return _record(cfg, env, "franka_panda_mujoco", realtime, write_env)
+
+
+def _on_robot(cfg: RecordConfig) -> int:
+    """Record on a driver from :mod:`drivers.registry` (always paced by the wall clock)."""
+    from drivers.registry import open_robot
+    from envs.robot_env import RobotEnv
+    from robolearn.cli.deploy_cmd import parse_options
+
+    assert cfg.robot is not None
+    with open_robot(cfg.robot, parse_options(cfg.robot_option)) as driver:
+        env = RobotEnv(
+            driver, control_mode=cfg.control_mode, control_hz=cfg.hz, episode_seconds=cfg.seconds
+        )
+        kwargs = {"control_hz": cfg.hz, "control_mode": cfg.control_mode}
+        write_env = partial(write_env_metadata, cfg.out, f"robot:{cfg.robot}", kwargs)
+        return _record(cfg, env, driver.spec.name, True, write_env)
+
+
+def _record(cfg: RecordConfig, env: Any, robot_type: str, realtime: bool, write_env: Any) -> int:
     from robolearn.data import DatasetWriter, WriteMode
     from robolearn.data.recorder import RecordConfig as SessionConfig
     from robolearn.data.recorder import Recorder, dataset_features
 
-    realtime = cfg.teleop != "scripted" if cfg.realtime is None else cfg.realtime
-    env = envs.make(cfg.env, **_env_kwargs(cfg, realtime))
     u: Any = env.unwrapped
     try:
         mode: WriteMode = "resume" if cfg.resume else "overwrite" if cfg.overwrite else "create"
@@ -87,17 +122,20 @@ def run(cfg: RecordConfig) -> int:
             cfg.out,
             cfg.hz,
             dataset_features(u),
-            "franka_panda_mujoco",
+            robot_type,
             mode=mode,
             video_codec=cfg.codec,
         )
-        write_env_metadata(cfg.out, cfg.env, _env_kwargs(cfg, realtime=False))
+        write_env()
+        max_ticks = u.task.max_episode_steps
+        if cfg.robot is None:  # the tasks' time limits are defined at 20 Hz
+            max_ticks = int(max_ticks * cfg.hz / 20.0)
         session = SessionConfig(
             episodes=cfg.episodes,
-            task=cfg.task or _task_text(cfg.env),
+            task=cfg.task or (_task_text(cfg.env) if cfg.robot is None else "teleoperation"),
             seed=cfg.seed + writer.num_episodes,
             hz=cfg.hz,
-            max_ticks=int(u.task.max_episode_steps * cfg.hz / 20.0),
+            max_ticks=max_ticks,
             success_hold_ticks=cfg.success_hold_ticks,
             realtime=realtime,
         )
@@ -151,10 +189,14 @@ def _source(cfg: RecordConfig, env: Any) -> Iterator[Any]:
     if cfg.teleop == "scripted":
         yield ScriptedSource(envs.make_expert(env))
         return
+    from robolearn.cli.deploy_cmd import parse_options
     from teleop.actions import TeleopActionSource
     from teleop.registry import make_device
 
-    with make_device(cfg.teleop) as device:
+    options: dict[str, Any] = dict(parse_options(cfg.teleop_option))
+    if cfg.teleop == "leader_arm":
+        options.setdefault("follower_spec", env.unwrapped.driver.spec)
+    with make_device(cfg.teleop, **options) as device:
         yield TeleopActionSource.for_env(device, env.unwrapped)
 
 

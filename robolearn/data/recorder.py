@@ -75,12 +75,15 @@ def dataset_features(env: Any) -> dict[str, Feature]:
     feats = {
         "observation.state": Feature("float32", (_width(state, PROPRIO_KEYS),)),
         "observation.ee_pose": Feature("float32", (_width(state, EE_KEYS),)),
-        "observation.environment_state": Feature("float32", (_width(state, _env_keys(state)),)),
         "action": Feature("float32", tuple(env.action_space.shape)),
         "teleop.action": Feature("float32", tuple(env.action_space.shape)),
         "next.reward": Feature("float32", (1,)),
         "next.success": Feature("bool", (1,)),
     }
+    if _env_keys(state):
+        feats["observation.environment_state"] = Feature(
+            "float32", (_width(state, _env_keys(state)),)
+        )
     for key, value in obs.items():
         if key.endswith("_rgb"):
             feats[f"observation.images.{key[:-4]}"] = Feature("video", tuple(value.shape))
@@ -133,8 +136,9 @@ def observation_features(state: Obs, obs: Obs) -> dict[str, np.ndarray]:
     frame: dict[str, np.ndarray] = {
         "observation.state": _concat(state, PROPRIO_KEYS),
         "observation.ee_pose": _concat(state, EE_KEYS),
-        "observation.environment_state": _concat(state, _env_keys(state)),
     }
+    if _env_keys(state):  # a task's privileged state (none on hardware)
+        frame["observation.environment_state"] = _concat(state, _env_keys(state))
     for key, value in obs.items():
         if key.endswith("_rgb"):
             frame[f"observation.images.{key[:-4]}"] = value
