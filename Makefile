@@ -68,6 +68,6 @@ bench: install
 LEROBOT_PYTHON ?= $(shell command -v python3.12 || echo python3.12)
 lerobot-venv:
 	$(LEROBOT_PYTHON) -m venv .venv-lerobot
-	.venv-lerobot/bin/python -m pip install "lerobot[dataset]==0.6.1"
+	.venv-lerobot/bin/python -m pip install "lerobot[dataset,diffusion]==0.6.1"
 	@command -v ffmpeg >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq ffmpeg; } \
 		|| echo "lerobot-venv: install FFmpeg for torchcodec: sudo apt-get install -y ffmpeg"
