@@ -113,5 +113,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "train": {"batch_size": 64, "lr": 1e-3, "warmup_steps": 200, "weight_decay": 1e-6},
     },
+    "cpu-state-act": {
+        "policy": {
+            "horizon": 20,
+            "dim_model": 128,
+            "n_heads": 4,
+            "dim_feedforward": 512,
+            "n_encoder_layers": 2,
+            "n_vae_encoder_layers": 2,
+            "dropout": 0.1,
+        },
+        "train": {"batch_size": 64, "lr": 3e-4, "warmup_steps": 200, "weight_decay": 1e-4},
+    },
+    "cpu-image-diffusion": {
+        "policy": {
+            "down_dims": [64, 128, 256],
+            "vision": {
+                "feature_dim": 64,
+                "spatial_softmax_keypoints": 32,
+                "augment": "random_crop",
+                "crop_ratio": 0.9,
+            },
+        },
+        "train": {"batch_size": 32, "lr": 3e-4, "warmup_steps": 200, "weight_decay": 1e-6},
+    },
 }
 """Named presets: policy config overrides and training settings (explicit options win)."""
