@@ -321,7 +321,7 @@ class DomainRandomization(
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         applied = action
         if self._pending:  # latency: apply the oldest queued action, queue this one
-            self._pending.append(np.asarray(action))
+            self._pending.append(self._base._validate_action(action))  # bad actions fail now
             applied = self._pending.popleft()
         obs, reward, terminated, truncated, info = self.env.step(applied)
         info["randomization"] = copy.deepcopy(self.values)

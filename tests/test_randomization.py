@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import envs
+from envs.base import ActionError
 from envs.randomization import PRESETS, DomainRandomization, DomainRandomizationConfig
 from robolearn.types import ConfigError
 
@@ -140,6 +141,8 @@ def test_latency_holds_the_robot_for_the_first_ticks() -> None:
     for _ in range(2):
         obs, *_ = env.step(down)
     assert start[2] - obs["ee_pos"][2] > 0.03  # the first "down" arrived two ticks late
+    with pytest.raises(ActionError, match="NaN"):  # refused when given, not when applied
+        env.step(np.full(4, np.nan, np.float32))
     env.close()
 
 

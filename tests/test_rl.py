@@ -195,6 +195,7 @@ def test_sb3_policy_has_no_imitation_loss(tmp_path: Path) -> None:
         (["--algo", "td3", "--env", REACH, "--set", "no_such_option=1"], "no options"),
         (["--algo", "sac", "--env", REACH, "--randomize", "nope"], "neither a preset"),
         (["--algo", "sac", "--env", "Pendulum-v1", "--reward-type", "dense"], "robolearn tasks"),
+        (["--algo", "sac", "--env", REACH, "--preset", "cpu-state-diffusion"], "--set KEY=VALUE"),
     ],
 )
 def test_bad_combinations_are_refused_in_one_line(

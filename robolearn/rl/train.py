@@ -55,14 +55,37 @@ def run_rl(cfg: TrainConfig) -> RLResult:
     """Train ``cfg.algo`` in ``cfg.env`` for ``cfg.steps`` env steps (see the module doc)."""
     assert cfg.algo is not None and cfg.env is not None
     check_her_algorithm(cfg.algo, cfg.her)
-    if cfg.eval_every < 1 or cfg.eval_episodes < 1:
-        raise ConfigError("--eval-every and --eval-episodes must be ≥ 1")
+    _check_rl_options(cfg)
     kwargs = env_kwargs(cfg, cfg.env)
     eval_env = _probe_env(cfg, kwargs)
     try:
         return _Run(cfg, kwargs, eval_env).train()
     finally:
         eval_env.close()
+
+
+def _check_rl_options(cfg: TrainConfig) -> None:
+    if cfg.eval_every < 1 or cfg.eval_episodes < 1:
+        raise ConfigError("--eval-every and --eval-episodes must be ≥ 1")
+    imitation = [
+        flag
+        for flag, given in (
+            ("--dataset", cfg.dataset is not None),
+            ("--preset", cfg.preset is not None),
+            ("--obs-keys", bool(cfg.obs_keys)),
+        )
+        if given
+    ]
+    if imitation:
+        raise ConfigError(
+            f"{', '.join(imitation)}: imitation options, not used with --algo; pass "
+            "Stable-Baselines3 options as --set KEY=VALUE (e.g. --set gamma=0.98)"
+        )
+    if cfg.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device here; use --device cpu or auto")
 
 
 def _probe_env(cfg: TrainConfig, kwargs: dict[str, Any]) -> Any:
