@@ -109,7 +109,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-state-diffusion": {
         "policy": {
             "down_dims": [64, 128, 256],
-            "prediction_type": "epsilon",
+            # Predicting the clean action sequence (not the noise) is what reached 85 % on
+            # FrankaLift after 1000 steps in our CPU runs (an epsilon run with other settings
+            # too was at 15 %; not an isolated comparison). DiffusionConfig keeps the paper's
+            # epsilon default.
+            "prediction_type": "sample",
         },
         "train": {"batch_size": 64, "lr": 1e-3, "warmup_steps": 200, "weight_decay": 1e-6},
     },
