@@ -66,7 +66,9 @@ OUT = ROOT / "out" / "policy_quality"
 """Datasets, runs and eval reports (gitignored)."""
 
 
-def run_case(name: str, demos: int, steps: int | None, eval_episodes: int) -> dict[str, Any]:
+def run_case(
+    name: str, demos: int, steps: int | None, eval_episodes: int, threads: int = 0
+) -> dict[str, Any]:
     """Record, train, evaluate one case; return its figures."""
     from robolearn.cli import record_cmd
     from robolearn.evaluate import EvalSpec, evaluate
@@ -157,11 +159,12 @@ def main() -> None:
     parser.add_argument("--demos", type=int, default=100)
     parser.add_argument("--steps", type=int, default=None, help="override every case's steps")
     parser.add_argument("--eval-episodes", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
     results_file = RESULTS / "policy_quality.json"
     done = json.loads(results_file.read_text())["rows"] if results_file.exists() else []
     for name in args.cases:
-        row = run_case(name, args.demos, args.steps, args.eval_episodes)
+        row = run_case(name, args.demos, args.steps, args.eval_episodes, args.threads)
         done = [r for r in done if r["case"] != name] + [row]
         print(json.dumps(row), flush=True)
         command = "python -m benchmarks.policy_quality --cases <case>"

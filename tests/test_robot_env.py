@@ -73,8 +73,9 @@ def test_registry_errors_are_clear() -> None:
         pass
 
 
-def test_deploy_on_a_virtual_dynamixel_arm(tmp_path: Path) -> None:
-    with open_robot("virtual:koch-follower") as driver:
+def _deploy_on(robot: str, tmp_path: Path) -> Path:
+    """``robolearn deploy --robot ROBOT`` for 1 s with a policy fitting the robot."""
+    with open_robot(robot) as driver:
         env = RobotEnv(driver, control_hz=20)
         folder = _policy_for(env, tmp_path / "policy")
         env.close()
@@ -83,7 +84,7 @@ def test_deploy_on_a_virtual_dynamixel_arm(tmp_path: Path) -> None:
         [
             "deploy",
             "--robot",
-            "virtual:koch-follower",
+            robot,
             "--policy",
             str(folder),
             "--episodes",
@@ -100,6 +101,11 @@ def test_deploy_on_a_virtual_dynamixel_arm(tmp_path: Path) -> None:
     assert status == 0
     rows = json.loads((out / "summary.json").read_text())
     assert rows[0]["ticks"] == 20 and rows[0]["success"] is False
+    return out
+
+
+def test_deploy_on_a_virtual_dynamixel_arm(tmp_path: Path) -> None:
+    out = _deploy_on("virtual:koch-follower", tmp_path)
     steps = np.load(out / "episode_000" / "steps.npz")
     assert np.isfinite(steps[steps.files[0]]).all()
 
@@ -110,32 +116,7 @@ def test_deploy_refuses_scripted_on_hardware(capsys: pytest.CaptureFixture[str])
 
 
 def test_deploy_on_franky_sim(tmp_path: Path) -> None:
-    with open_robot("franka-sim") as driver:
-        env = RobotEnv(driver, control_hz=20)
-        folder = _policy_for(env, tmp_path / "policy")
-        env.close()
-    out = tmp_path / "deploy"
-    status = main(
-        [
-            "deploy",
-            "--robot",
-            "franka-sim",
-            "--policy",
-            str(folder),
-            "--episodes",
-            "1",
-            "--seconds",
-            "1",
-            "--backend",
-            "sync",
-            "--no-keyboard-estop",
-            "--out",
-            str(out),
-        ]
-    )
-    assert status == 0
-    rows = json.loads((out / "summary.json").read_text())
-    assert rows[0]["ticks"] == 20
+    _deploy_on("franka-sim", tmp_path)
 
 
 def test_record_on_a_virtual_arm_with_a_leader_arm(tmp_path: Path) -> None:
