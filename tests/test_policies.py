@@ -339,3 +339,8 @@ def test_deploy_runs_a_saved_policy(backend: str, lift_data: Path, tmp_path: Pat
     assert status == 0
     rows = json.loads((out / "summary.json").read_text())
     assert rows[0]["ticks"] == 20  # 1 s at the recorded 20 Hz
+    log = DatasetReader(out / "dataset")  # the same episode as a LeRobot v3 dataset
+    assert log.num_episodes == 1 and log.episode_length(0) == 20
+    assert log.column("action").shape == (20, 8)  # joint targets sent + gripper width
+    if backend == "sync":  # an asynchronous worker may not keep up with a sim stepped flat out
+        assert log.column("policy.action_valid").all()

@@ -54,7 +54,9 @@ class DeployConfig:
     keyboard_estop: bool = True
     """Space or Esc in the terminal latches the e-stop (only when stdin is a terminal)."""
     out: Path = Path("out/deploy")
-    """Folder for per-episode logs (steps.npz, summary.json) and the run summary."""
+    """Folder for per-episode logs (steps.npz, summary.json), the run summary, and
+    dataset/: every episode as a LeRobot v3 dataset (states, commands sent, policy actions,
+    latency, interventions)."""
 
     def __post_init__(self) -> None:
         if self.robot != SIM_ROBOT and self.policy == "scripted":
@@ -173,7 +175,11 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
     )
     run_cfg = RunConfig(hz=u.control_hz, max_ticks=max_ticks, smoothing=cfg.smoothing)
     rows = []
-    with AsyncInference(factory, obs_spec_of(obs), chunk_shape, backend=cfg.backend) as inf:
+    dataset_log = _DatasetLog(cfg.out / "dataset", u.control_hz, u.driver.spec.name, cfg.policy)
+    with (
+        dataset_log,
+        AsyncInference(factory, obs_spec_of(obs), chunk_shape, backend=cfg.backend) as inf,
+    ):
         keys = KeyboardEStop(safety.estop) if cfg.keyboard_estop else None
         if keys is not None:
             keys.start()
@@ -182,11 +188,40 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
             for k in range(cfg.episodes):
                 if k:
                     env.reset(seed=cfg.seed + k)
-                rows.append(_one_episode(cfg, runner, k))
+                rows.append(_one_episode(cfg, runner, k, dataset_log))
         finally:
             if keys is not None:
                 keys.stop()
     return rows
+
+
+class _DatasetLog:
+    """Deploy episodes appended to a LeRobot v3 dataset (created at the first episode)."""
+
+    def __init__(self, root: Path, fps: float, robot_type: str, task: str) -> None:
+        self.root, self.fps, self.robot_type, self.task = root, fps, robot_type, task
+        self.writer: Any = None
+
+    def write(self, episode: Any) -> None:
+        from robolearn.data import DatasetWriter
+
+        if not episode.ticks:
+            return
+        if self.writer is None:
+            self.writer = DatasetWriter(
+                self.root, self.fps, episode.dataset_features(), self.robot_type, mode="overwrite"
+            )
+        self.writer.start_episode(f"deploy {self.task}")
+        for frame in episode.dataset_frames():
+            self.writer.add_frame(frame)
+        self.writer.save_episode()
+
+    def __enter__(self) -> _DatasetLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _chunk_shape(cfg: DeployConfig, factory: Any, obs: Any) -> tuple[int, int]:
@@ -197,9 +232,10 @@ def _chunk_shape(cfg: DeployConfig, factory: Any, obs: Any) -> tuple[int, int]:
     return int(rows), int(width)
 
 
-def _one_episode(cfg: DeployConfig, runner: Any, k: int) -> dict:
+def _one_episode(cfg: DeployConfig, runner: Any, k: int, log: Any) -> dict:
     episode = runner.run_episode()
     episode.save(cfg.out / f"episode_{k:03d}")
+    log.write(episode)
     row = {"episode": k, "seed": cfg.seed + k, **episode.summary()}
     timing, outcome = row["timing"], "success" if row["success"] else "failure"
     p99 = _fmt(timing.get("period_error_ms", {}), "p99")

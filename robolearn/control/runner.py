@@ -114,6 +114,50 @@ class EpisodeLog:
         np.savez_compressed(folder / "steps.npz", **self._arrays())
         (folder / "summary.json").write_text(json.dumps(self.summary(), indent=2, default=str))
 
+    def dataset_features(self) -> dict[str, Any]:
+        """LeRobot-dataset features of :meth:`dataset_frames` (``robolearn deploy`` logs)."""
+        from robolearn.data.features import Feature
+
+        dof, width = len(self.q[0]), int(np.asarray(self.action[0]).size)
+        return {
+            "observation.state": Feature("float32", (dof + 1,)),
+            "observation.ee_pos": Feature("float32", (3,)),
+            "action": Feature("float32", (dof + 1,)),
+            "policy.action": Feature("float32", (width,)),
+            "policy.action_valid": Feature("bool", (1,)),
+            "control.latency_s": Feature("float32", (1,)),
+            "control.obs_age_ticks": Feature("int64", (1,)),
+            "safety.intervened": Feature("bool", (1,)),
+        }
+
+    def dataset_frames(self) -> list[dict[str, np.ndarray]]:
+        """One frame per tick: the state, the command sent in joint space (joint targets +
+        gripper width; a tick without a joint target holds the measured joints), the policy's
+        action (zeros where it had none, flagged invalid), latency, staleness, interventions."""
+        arrays = self._arrays()
+        q = arrays["q"]
+        sent_q = np.where(np.isnan(arrays["sent_joint_position"]), q, arrays["sent_joint_position"])
+        grip = arrays["gripper_width"]
+        sent_grip = np.where(
+            np.isnan(arrays["sent_gripper_width"]), grip, arrays["sent_gripper_width"]
+        )
+        action = arrays["action"].reshape(len(q), -1)
+        valid = np.isfinite(action).all(axis=1)
+        latency = np.nan_to_num(arrays["latency_s"], nan=-1.0)
+        return [
+            {
+                "observation.state": np.append(q[t], grip[t]).astype(np.float32),
+                "observation.ee_pos": arrays["ee_pos"][t].astype(np.float32),
+                "action": np.append(sent_q[t], sent_grip[t]).astype(np.float32),
+                "policy.action": np.nan_to_num(action[t]).astype(np.float32),
+                "policy.action_valid": np.array([valid[t]]),
+                "control.latency_s": np.array([latency[t]], np.float32),
+                "control.obs_age_ticks": np.array([arrays["obs_age_ticks"][t]], np.int64),
+                "safety.intervened": np.array([arrays["intervened"][t]]),
+            }
+            for t in range(len(q))
+        ]
+
     def _arrays(self) -> dict[str, Any]:
         sent_q = [s.get("joint_position", np.full(len(self.q[0]), np.nan)) for s in self.sent]
         sent_grip = [s.get("gripper_width", np.nan) for s in self.sent]
