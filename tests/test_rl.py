@@ -91,6 +91,7 @@ def test_td3_trains_with_domain_randomization(tmp_path: Path) -> None:
     policy = _check_run(cfg.out, [200])
     assert result.final.step == 200
     assert policy.config.training["randomize"]["link_mass_scale"] == [0.8, 1.2]
+    assert policy.config.training["options"]["action_noise"] == 0.1  # TD3 explores
     _act_in_env(policy, REACH, policy.config.env["kwargs"])
 
 
@@ -193,6 +194,7 @@ def test_sb3_policy_has_no_imitation_loss(tmp_path: Path) -> None:
         (["--algo", "sac", "--her", "--env", "Pendulum-v1"], f"HER fits: .*{REACH}"),
         (["--algo", "sac", "--env", "CartPole-v1"], f"continuous actions .*fit: .*{REACH}"),
         (["--algo", "td3", "--env", REACH, "--set", "no_such_option=1"], "no options"),
+        (["--algo", "td3", "--env", REACH, "--set", "action_noise=-1"], "standard deviation"),
         (["--algo", "sac", "--env", REACH, "--randomize", "nope"], "neither a preset"),
         (["--algo", "sac", "--env", "Pendulum-v1", "--reward-type", "dense"], "robolearn tasks"),
         (["--algo", "sac", "--env", REACH, "--preset", "cpu-state-diffusion"], "--set KEY=VALUE"),

@@ -9,6 +9,8 @@ VALUE parsed as JSON, e.g. ``--set gamma=0.98 policy_kwargs='{"net_arch":[64,64]
 * HER: ``HerReplayBuffer`` with 4 "future" goals per transition, ``gamma=0.95`` (the usual
   value for 50-100-step goal tasks), and learning starts once every env has ended an episode
   (HER cannot sample before);
+* TD3: Gaussian exploration noise of std 0.1 (``--set action_noise=STD``, also for SAC; SB3
+  itself takes an ``ActionNoise`` object, which a command line cannot give);
 * PPO: rollouts of ``min(2048, steps / n_envs)`` steps per env, so short runs update too.
 """
 
@@ -32,6 +34,8 @@ HER_BUFFER_KWARGS: dict[str, Any] = {"n_sampled_goal": 4, "goal_selection_strate
 HER_GAMMA = 0.95
 MAX_BUFFER_SIZE = 1_000_000
 MAX_PPO_ROLLOUT = 2048
+TD3_ACTION_NOISE = 0.1
+"""Std of TD3's Gaussian exploration noise (SB3 adds none by default, so TD3 would not explore)."""
 
 
 def check_her_algorithm(algo: str, her: bool) -> None:
@@ -98,6 +102,8 @@ def sb3_kwargs(cfg: TrainConfig, algo: str, max_episode_steps: int) -> dict[str,
     if algo in OFF_POLICY:
         kwargs["buffer_size"] = min(MAX_BUFFER_SIZE, max(cfg.steps, 1000))
         kwargs["gradient_steps"] = -1
+    if algo == "td3":
+        kwargs["action_noise"] = TD3_ACTION_NOISE
     else:
         kwargs["n_steps"] = max(16, min(MAX_PPO_ROLLOUT, cfg.steps // cfg.n_envs))
     if cfg.her:
@@ -119,6 +125,9 @@ def _check_known(algo: str, kwargs: Mapping[str, Any]) -> None:
     for key in ("policy_kwargs", "replay_buffer_kwargs"):
         if key in kwargs and not isinstance(kwargs[key], dict):
             raise ConfigError(f"--set {key}= takes a JSON object, got {kwargs[key]!r}")
+    noise = kwargs.get("action_noise")
+    if noise is not None and not (isinstance(noise, (int, float)) and noise >= 0):
+        raise ConfigError(f"--set action_noise= takes a standard deviation ≥ 0, got {noise!r}")
 
 
 def build_model(
@@ -127,6 +136,8 @@ def build_model(
     """The SB3 algorithm on ``vec_env`` with ``kwargs`` (JSON-able, see :func:`sb3_kwargs`)."""
     options = dict(kwargs)
     options["policy_kwargs"] = to_sb3_policy_kwargs(options.get("policy_kwargs", {}))
+    if options.get("action_noise") is not None:
+        options["action_noise"] = _gaussian_noise(float(options["action_noise"]), vec_env)
     if her:
         from stable_baselines3 import HerReplayBuffer
 
@@ -137,3 +148,12 @@ def build_model(
         )
     except (TypeError, ValueError, AssertionError) as exc:
         raise ConfigError(f"{algo.upper()} rejected its options {dict(kwargs)}: {exc}") from exc
+
+
+def _gaussian_noise(std: float, vec_env: Any) -> Any:
+    """SB3's Gaussian action noise of ``std`` on every action dimension (in [-1, 1] units)."""
+    import numpy as np
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    dims = int(np.prod(vec_env.action_space.shape))
+    return NormalActionNoise(np.zeros(dims), np.full(dims, std))
