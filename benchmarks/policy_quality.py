@@ -161,14 +161,20 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
-    results_file = RESULTS / "policy_quality.json"
-    done = json.loads(results_file.read_text())["rows"] if results_file.exists() else []
     for name in args.cases:
         row = run_case(name, args.demos, args.steps, args.eval_episodes, args.threads)
-        done = [r for r in done if r["case"] != name] + [row]
         print(json.dumps(row), flush=True)
-        command = "python -m benchmarks.policy_quality --cases <case>"
-        write_results("policy_quality", {"rows": done}, _table(done, command))
+        add_row(row)
+
+
+def add_row(row: dict[str, Any]) -> None:
+    """Merge ``row`` into the results (read again now: cases may run in parallel processes)
+    and rewrite the README table."""
+    results_file = RESULTS / "policy_quality.json"
+    done = json.loads(results_file.read_text())["rows"] if results_file.exists() else []
+    done = sorted([r for r in done if r["case"] != row["case"]] + [row], key=lambda r: r["case"])
+    command = "python -m benchmarks.policy_quality --cases <case> [--steps N] --threads 1"
+    write_results("policy_quality", {"rows": done}, _table(done, command))
 
 
 if __name__ == "__main__":
