@@ -198,10 +198,24 @@ def markdown(runs_data: list[dict[str, Any]]) -> str:
     ]
     for run in runs_data:
         lines.append(_row(run))
+    lines += [_shortfall(run) for run in runs_data if run["first_step_at_goal"] is None]
     lines += ["", "![success vs environment steps](benchmarks/results/rl_targets.png)", ""]
     lines += ["Commands (each run folder is `runs/rl_targets/<target>`):", ""]
     lines += [f"- {run['title']}: `{run['command']}`" for run in runs_data]
     return "\n".join(lines)
+
+
+def _shortfall(run: dict[str, Any]) -> str:
+    """One line on a target not (yet) reached: how far it got and what the rest would take."""
+    rate = run["last_step"] / max(run["last_wall_s"], 1e-9)
+    left_h = max(0, run["planned_steps"] - run["last_step"]) / rate / 3600
+    state = "stopped" if run["finished"] else "still running when this was written"
+    return (
+        f"\n**{run['title']}: target not reached** after {run['last_step']:,} env steps "
+        f"({run['last_wall_s'] / 3600:.1f} h, {rate:.0f} env steps/s; run {state}; best "
+        f"evaluation {100 * run['best_success']:.0f} %). The remaining planned steps would take "
+        f"≈ {left_h:.1f} h more on this machine."
+    )
 
 
 def _row(run: dict[str, Any]) -> str:

@@ -214,3 +214,20 @@ def test_an_existing_run_needs_resume_or_overwrite(tmp_path: Path) -> None:
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     with pytest.raises(ConfigError, match="--resume to continue it or --overwrite"):
         run_rl(_config(tmp_path, "sac"))
+
+
+def test_default_options_per_algorithm() -> None:
+    from robolearn.rl.algos import sb3_kwargs
+
+    def options(algo: str, **kwargs: Any) -> dict[str, Any]:
+        cfg = TrainConfig(algo=algo, env=REACH, steps=5000, **kwargs)  # type: ignore[arg-type]
+        return sb3_kwargs(cfg, algo, max_episode_steps=50)
+
+    sac, td3, ppo = options("sac"), options("td3"), options("ppo")
+    assert sac == {"buffer_size": 5000, "gradient_steps": -1}  # SB3's lr and batch size
+    assert td3 == {**sac, "action_noise": 0.1}
+    assert ppo == {"n_steps": 1250}  # 5000 steps over 4 envs
+    her = options("sac", her=True, lr=1e-3, set=["gamma=0.9"])
+    assert her["learning_starts"] == 200  # every env has ended an episode
+    assert her["replay_buffer_kwargs"]["goal_selection_strategy"] == "future"
+    assert her["learning_rate"] == 1e-3 and her["gamma"] == 0.9  # --lr and --set win

@@ -102,10 +102,10 @@ def sb3_kwargs(cfg: TrainConfig, algo: str, max_episode_steps: int) -> dict[str,
     if algo in OFF_POLICY:
         kwargs["buffer_size"] = min(MAX_BUFFER_SIZE, max(cfg.steps, 1000))
         kwargs["gradient_steps"] = -1
-    if algo == "td3":
-        kwargs["action_noise"] = TD3_ACTION_NOISE
     else:
         kwargs["n_steps"] = max(16, min(MAX_PPO_ROLLOUT, cfg.steps // cfg.n_envs))
+    if algo == "td3":
+        kwargs["action_noise"] = TD3_ACTION_NOISE
     if cfg.her:
         kwargs["gamma"] = HER_GAMMA
         kwargs["learning_starts"] = max(100, max_episode_steps * cfg.n_envs)
