@@ -305,6 +305,8 @@ class DomainRandomization(
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Draw new values (reseeding the wrapper's generators with ``seed``), apply them
+        to nominal, reset the task; ``info["randomization"]`` holds the draws."""
         if seed is not None:
             self._param_rng, self._noise_rng = _generators(seed)
         self._draws = self._draw()
@@ -319,6 +321,7 @@ class DomainRandomization(
         return self._noisy(obs), info
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """Step with the action given ``latency`` ticks ago; observations get their noise."""
         applied = action
         if self._pending:  # latency: apply the oldest queued action, queue this one
             self._pending.append(self._base._validate_action(action))  # bad actions fail now
@@ -328,6 +331,7 @@ class DomainRandomization(
         return self._noisy(obs), float(reward), terminated, truncated, info
 
     def close(self) -> None:
+        """Put the nominal model back, then close the task."""
         self._restore_nominal()
         super().close()
 

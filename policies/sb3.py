@@ -49,6 +49,7 @@ class SB3Config(PolicyConfig):
     """How the agent was trained (algorithm options, HER, randomization, steps): a record."""
 
     def check(self) -> None:
+        """The base checks, plus a known algorithm, a Dict observation and a Box action."""
         super().check()
         if self.algo not in ALGOS:
             raise ConfigError(f"SB3 algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")

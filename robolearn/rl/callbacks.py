@@ -44,6 +44,7 @@ class Evaluation:
 
     @property
     def success_rate(self) -> float:
+        """Successes / episodes."""
         return self.successes / max(1, self.episodes)
 
     def row(self) -> dict[str, Any]:

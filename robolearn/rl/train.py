@@ -115,6 +115,7 @@ class _Run:
         self.out = _prepare_run_dir(cfg)
 
     def train(self) -> RLResult:
+        """Start the envs, learn, evaluate at the end; the envs are closed whatever happens."""
         import torch
 
         if self.cfg.threads:
