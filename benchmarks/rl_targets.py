@@ -209,7 +209,7 @@ def _shortfall(run: dict[str, Any]) -> str:
     """One line on a target not (yet) reached: how far it got and what the rest would take."""
     rate = run["last_step"] / max(run["last_wall_s"], 1e-9)
     left_h = max(0, run["planned_steps"] - run["last_step"]) / rate / 3600
-    state = "stopped" if run["finished"] else "still running when this was written"
+    state = "finished" if run["finished"] else "stopped before its planned steps"
     return (
         f"\n**{run['title']}: target not reached** after {run['last_step']:,} env steps "
         f"({run['last_wall_s'] / 3600:.1f} h, {rate:.0f} env steps/s; run {state}; best "
