@@ -34,14 +34,15 @@ class TrainConfig:
     randomize: str | None = None
     """RL: domain randomization, a preset name or a JSON file of its config."""
     out: Path = Path("runs/train")
-    """Run folder: checkpoints/, tensorboard/, train_log.jsonl."""
+    """Run folder: checkpoints/, tensorboard/, train_log.jsonl (RL: eval_log.jsonl)."""
     policy: str = "diffusion"
     """Registered policy name (robolearn.policies.available_policies())."""
     preset: str | None = None
     """Named preset of policy options and training settings (see PRESETS)."""
     set: list[str] = field(default_factory=list)
     """Policy config overrides as KEY=VALUE (VALUE parsed as JSON when it can be), e.g.
-    --set horizon=16 down_dims=[64,128,256]."""
+    --set horizon=16 down_dims=[64,128,256]. With --algo: Stable-Baselines3 algorithm
+    options, e.g. --set gamma=0.98 action_noise=0.2 policy_kwargs='{"net_arch":[64,64]}'."""
     obs_keys: list[str] = field(default_factory=list)
     """Observation features to train on; default: every observation.* vector and camera."""
     steps: int = 5000
@@ -71,7 +72,7 @@ class TrainConfig:
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
     progress: bool = True
-    """Show a progress bar."""
+    """Show a progress bar (RL: one line per evaluation)."""
 
     def __post_init__(self) -> None:
         if self.algo is not None:
