@@ -19,6 +19,7 @@ import json
 import math
 import multiprocessing as mp
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +63,14 @@ class EvalSpec:
     out: Path | None = None
     """Folder for eval.json, report.html and videos/."""
     device: str = "cpu"
+    robot: str | None = None
+    """Evaluate on a robot from :mod:`drivers.registry` instead of in simulation (one
+    process; success is judged by ``judge``, by default the operator at the terminal)."""
+    robot_options: dict[str, str] = field(default_factory=dict)
+    episode_seconds: float = 20.0
+    """Episode length on a robot."""
+    judge: Callable[[int], bool] | None = None
+    """On a robot: episode index → success (default: ask the operator)."""
 
 
 @dataclass
@@ -141,6 +150,8 @@ def evaluate(spec: EvalSpec) -> EvalResult:
     """Run ``spec.episodes`` episodes over ``spec.workers`` processes; write the report."""
     if spec.episodes < 1 or spec.workers < 1:
         raise ConfigError("--episodes and --workers must be ≥ 1")
+    if spec.robot is not None:
+        return _evaluate_on_robot(spec)
     env_id, kwargs = env_for_policy(spec.policy, spec.env, spec.env_kwargs)
     _check_spec(spec.policy, env_id, kwargs)
     video_dir = spec.out / "videos" if spec.out is not None and spec.videos > 0 else None
@@ -159,6 +170,49 @@ def evaluate(spec: EvalSpec) -> EvalResult:
     if spec.out is not None:
         write_report(result, spec.out)
     return result
+
+
+def _evaluate_on_robot(spec: EvalSpec) -> EvalResult:
+    """Episodes on hardware, one after another; the judge (operator) decides success."""
+    from drivers.registry import open_robot
+    from envs.robot_env import RobotEnv
+    from policies.base import check_policy_spec, load_policy
+    from policies.env_io import env_observation_shapes
+
+    assert spec.robot is not None
+    if spec.policy == "scripted":
+        raise ConfigError("scripted experts exist only for the simulated tasks; pass --policy")
+    policy = load_policy(spec.policy, spec.device)
+    hz = float(policy.config.env.get("kwargs", {}).get("control_hz", 20.0))
+    judge = spec.judge or ask_operator
+    t0 = time.perf_counter()
+    with open_robot(spec.robot, spec.robot_options) as driver:
+        env = RobotEnv(driver, control_hz=hz, episode_seconds=spec.episode_seconds)
+        try:
+            check_policy_spec(policy.config, env_observation_shapes(env), env.action_space.shape[0])
+            rows = [_episode(env, policy, spec, k, None) for k in range(spec.episodes)]
+        finally:
+            env.close()
+    for row in rows:
+        row.success = judge(row.episode)
+    result = EvalResult(f"robot:{spec.robot}", spec.policy, rows, time.perf_counter() - t0)
+    if spec.out is not None:
+        write_report(result, spec.out)
+    return result
+
+
+def ask_operator(episode: int) -> bool:
+    """Ask at the terminal whether ``episode`` succeeded."""
+    import sys
+
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "evaluating on a robot asks the operator after each episode; run it in a terminal"
+        )
+    while True:
+        answer = input(f"episode {episode}: success? [y/n] ").strip().lower()
+        if answer in ("y", "n"):
+            return answer == "y"
 
 
 def _check_spec(policy: str, env_id: str, kwargs: dict[str, Any]) -> None:

@@ -162,3 +162,41 @@ def test_record_on_a_virtual_arm_with_a_leader_arm(tmp_path: Path) -> None:
     state = reader.column("observation.state")
     assert actions[-1, 0] > 0.3  # the turned joint's target (≈ 300 ticks ≈ 0.46 rad)
     assert state[-1, 0] > state[0, 0] + 0.1  # and the follower moved toward it
+
+
+def test_eval_on_a_robot_asks_a_judge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from robolearn.evaluate import EvalSpec, evaluate
+
+    with open_robot("virtual:koch-follower") as driver:
+        env = RobotEnv(driver, control_hz=20)
+        folder = _policy_for(env, tmp_path / "policy")
+        env.close()
+    spec = EvalSpec(
+        policy=str(folder),
+        robot="virtual:koch-follower",
+        episodes=2,
+        episode_seconds=0.5,
+        judge=lambda k: k == 0,
+        out=tmp_path / "eval",
+    )
+    result = evaluate(spec)
+    assert [e.steps for e in result.episodes] == [10, 10]
+    assert result.successes == 1 and (tmp_path / "eval" / "eval.json").is_file()
+    # From the CLI the operator judges; without a terminal that is one clear error.
+    status = main(
+        [
+            "eval",
+            "--policy",
+            str(folder),
+            "--robot",
+            "virtual:koch-follower",
+            "--episodes",
+            "1",
+            "--seconds",
+            "0.2",
+            "--out",
+            str(tmp_path / "e2"),
+        ]
+    )
+    assert status == 2
+    assert "asks the operator" in capsys.readouterr().err

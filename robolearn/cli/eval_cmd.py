@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from robolearn.cli.common import Subcommand
+from robolearn.cli.deploy_cmd import parse_options
 from robolearn.evaluate import EvalResult, EvalSpec, evaluate
 from robolearn.types import ConfigError
 
@@ -29,6 +30,13 @@ class EvalConfig:
     out: Path = Path("runs/eval")
     """Report folder: eval.json, report.html, videos/."""
     device: str = "cpu"
+    robot: str | None = None
+    """Evaluate on a robot (drivers.registry names: franka, franka-sim, koch-follower, ...)
+    instead of in simulation; the operator judges each episode at the terminal."""
+    robot_option: list[str] = field(default_factory=list)
+    """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
+    seconds: float = 20.0
+    """--robot only: episode length."""
 
     def __post_init__(self) -> None:
         if not self.policy:
@@ -47,6 +55,9 @@ def run(cfg: EvalConfig) -> int:
             videos=cfg.videos,
             out=cfg.out,
             device=cfg.device,
+            robot=cfg.robot,
+            robot_options=parse_options(cfg.robot_option),
+            episode_seconds=cfg.seconds,
         )
     )
     print(summary_line(result))
