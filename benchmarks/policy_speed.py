@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks._report import ROOT, machine, write_results
+from benchmarks._report import RESULTS, ROOT, machine, write_results
 from policies.act import ACTConfig
 from policies.base import Policy, PolicyConfig, make_policy
 from policies.diffusion import DiffusionConfig
@@ -661,6 +661,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-lerobot", action="store_true", help="robolearn's side only")
     p.add_argument("--no-readme", action="store_true", help="write the JSON only")
     p.add_argument("--lerobot-timeout-s", type=float, default=600.0)
+    p.add_argument(
+        "--report", action="store_true", help="re-render the README block from the saved JSON"
+    )
     args = p.parse_args(argv)
     unknown = sorted(set(args.cases.split(",")) - set(names))
     if unknown:
@@ -710,6 +713,10 @@ def _brief(side: dict[str, Any] | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its JSON and README block."""
     args = parse_args(argv)
+    if args.report:
+        saved = json.loads((RESULTS / f"{NAME}.json").read_text())
+        write_results(NAME, saved, markdown(saved))
+        return 0
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     plan = QUICK if args.quick else FULL
