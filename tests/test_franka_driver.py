@@ -249,7 +249,7 @@ def test_command_returns_the_clipped_target(arm: FrankaDriver) -> None:
 
 def test_ee_delta_targets_move_the_end_effector(arm: FrankaDriver) -> None:
     start = arm.read()
-    step_m = np.array([0.01, 0.0, -0.005])
+    step_m = np.array([0.005, 0.0, -0.0025])  # 10 steps: 56 mm, inside the target's lead limit
     cmd = Command(ControlMode.EE_DELTA, ee_delta_pos=step_m, ee_delta_rot=np.zeros(3))
     first = arm.command(cmd)
     check_joint_estimate(arm, start, first)
@@ -556,6 +556,39 @@ def test_an_aborted_motion_is_reported_or_recovered(sim: FrankySim, auto_recover
         np.testing.assert_allclose(final.q, target, atol=0.01)
 
 
+SLOW_ROBOT = [0.2] * 7
+"""Joint speed limits (rad/s) that a 0.5 rad move at the test dynamics breaks."""
+
+
+def test_a_reflex_stops_the_arm_and_is_reported(sim: FrankySim) -> None:
+    sim.reset(joint_speed_limits_rad_s=SLOW_ROBOT)  # franky-sim aborts too fast a motion
+    with FrankaDriver(sim.driver_config(dynamics_factor=SIM_DYNAMICS_FACTOR)) as driver:
+        start = driver.read().q
+        far = start.copy()
+        far[0] += 0.5
+        with pytest.raises(FrankaReflexError, match="velocity_limits_violation") as info:
+            settle(driver, Command(JP, joint_position=far), lambda _: False, timeout_s=5.0)
+        assert "\n" not in str(info.value) and "recover()" in str(info.value)
+        held = driver.read()
+        assert abs(held.q[0] - start[0]) < 0.25, "the reflex stopped the arm short of the target"
+        assert driver.recover()
+        still = hold(driver, 0.3, Command(JP, joint_position=held.q))  # usable again
+        np.testing.assert_allclose(still.q, held.q, atol=0.01)
+
+
+def test_auto_recover_goes_on_after_reflexes_then_gives_up(sim: FrankySim) -> None:
+    sim.reset(joint_speed_limits_rad_s=SLOW_ROBOT)
+    config = sim.driver_config(
+        dynamics_factor=SIM_DYNAMICS_FACTOR, auto_recover=True, max_recoveries=2
+    )
+    with FrankaDriver(config) as driver:
+        far = driver.read().q
+        far[0] += 0.5
+        with pytest.raises(FrankaReflexError):  # each attempt trips the reflex again
+            settle(driver, Command(JP, joint_position=far), lambda _: False, timeout_s=10.0)
+        assert driver.recoveries == 2
+
+
 def test_franky_exceptions_become_one_line_driver_errors() -> None:
     host = "172.16.0.2"
     reflex = franky.ControlException(
@@ -611,3 +644,9 @@ def test_sims_run_side_by_side_on_their_own_addresses(sim: FrankySim) -> None:
     assert not other.running
     with pytest.raises(DriverError, match="not running"):
         _ = other.address
+
+
+def test_a_sim_that_cannot_start_says_why() -> None:
+    with pytest.raises(DriverError, match=r"franky-sim ended \(start\).*10\.1\.2\.3") as info:
+        FrankySim(hostnames=["10.1.2.3"]).start()  # not a local address: nothing can bind it
+    assert "\n" not in str(info.value)

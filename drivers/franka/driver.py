@@ -539,7 +539,10 @@ class FrankaDriver(Driver):
         try:
             self._stop_motion()
         except errors as exc:
-            log.warning("stopping the Franka at %s on disconnect failed: %s", self.config.host, exc)
+            reason = " ".join(str(exc).split())
+            log.warning(
+                "stopping the Franka at %s on disconnect failed: %s", self.config.host, reason
+            )
 
     # ----------------------------------------------------------- errors
     def _guard(self, fn: Callable[[], T]) -> T:

@@ -10,7 +10,7 @@ from drivers.franka.config import HAND
 
 GRIPPER_DEADBAND_M = 5e-4
 """A width target closer than this to the measured width sends no hand command."""
-READ_INTERVAL_S = 0.002
+READ_INTERVAL_S = 0.01
 """Pause between two reads of the hand's width (each waits for its next state packet)."""
 
 

@@ -22,6 +22,7 @@ address to connect to.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -36,7 +37,7 @@ from types import TracebackType
 from typing import Any
 
 from drivers.franka.config import FR3_READY_Q, FrankaConfig
-from drivers.franka.sim_server import READY_PREFIX
+from drivers.franka.sim_server import READY_PREFIX, SimSettings
 from robolearn.types import ConfigError, DriverError
 
 _LOG_TAIL_CHARS = 2000
@@ -46,10 +47,12 @@ class FrankySim:
     """franky-sim (MuJoCo backend) serving one simulated FR3 from a child process.
 
     ``initial_q`` (rad, 7 values) and ``gripper_width_m`` are the state after start and after
-    every :meth:`reset`. ``hostnames`` lists loopback addresses to try in order (default:
-    127.0.0.1, 127.0.0.2, ...). ``startup_timeout_s`` bounds start and reset. The child also
-    ends when this process dies (its stdin closes). See :mod:`drivers.franka.sim_server` for
-    how it paces the simulation and where franky-sim differs from a real arm.
+    every :meth:`reset`. ``joint_speed_limits_rad_s`` (default: the FR3's) are the speeds above
+    which the simulated arm aborts a motion with a reflex, like the real one. ``hostnames`` lists
+    loopback addresses to try in order (default: 127.0.0.1, 127.0.0.2, ...).
+    ``startup_timeout_s`` bounds start and reset. The child also ends when this process dies
+    (its stdin closes). See :mod:`drivers.franka.sim_server` for how it paces the simulation
+    and where franky-sim differs from a real arm.
     """
 
     def __init__(
@@ -58,11 +61,13 @@ class FrankySim:
         gripper_width_m: float = 0.08,
         hostnames: Sequence[str] | None = None,
         startup_timeout_s: float = 30.0,
+        joint_speed_limits_rad_s: Sequence[float] | None = None,
     ) -> None:
-        self.initial_q = _check_q(initial_q)
         if not 0.0 <= gripper_width_m <= 0.08:
             raise ConfigError(f"gripper_width_m must lie in [0, 0.08], got {gripper_width_m}")
-        self.gripper_width_m = float(gripper_width_m)
+        self.settings = SimSettings(initial_q=_check_q(initial_q), gripper_width_m=gripper_width_m)
+        if joint_speed_limits_rad_s is not None:
+            self.settings = self._with(joint_speed_limits_rad_s=joint_speed_limits_rad_s)
         self.hostnames = tuple(hostnames) if hostnames is not None else None
         self.startup_timeout_s = float(startup_timeout_s)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -85,18 +90,22 @@ class FrankySim:
         self._address = self._await_ready("start")
         return self._address
 
-    def reset(self) -> str:
-        """A fresh simulation in the same process (arm at ``initial_q``); returns the address.
+    def reset(self, **changes: Any) -> str:
+        """A fresh simulation in the same process; returns the address.
 
-        Disconnect every driver first: the reset closes their connections.
+        ``changes`` (fields of :class:`~drivers.franka.sim_server.SimSettings`, e.g.
+        ``joint_speed_limits_rad_s``) apply to this simulation only; the next plain reset goes
+        back to the constructor's settings. Disconnect every driver first: the reset closes
+        their connections.
         """
         proc = self._require_running()
         assert proc.stdin is not None
+        line = f"reset {self._with(**changes).to_json()}\n"
         try:
-            proc.stdin.write(b"reset\n")
+            proc.stdin.write(line.encode())
             proc.stdin.flush()
         except BrokenPipeError as exc:
-            raise DriverError(f"franky-sim ended before the reset ({self._log_tail()})") from exc
+            raise DriverError(f"franky-sim ended before the reset: {self._log_tail()}") from exc
         self._address = self._await_ready("reset")
         return self._address
 
@@ -164,10 +173,20 @@ class FrankySim:
         return FrankaConfig(**fields)
 
     # ------------------------------------------------------------------ internals
+    def _with(self, **changes: Any) -> SimSettings:
+        """The settings with ``changes``, checked."""
+        if "initial_q" in changes:
+            changes["initial_q"] = _check_q(changes["initial_q"])
+        if "joint_speed_limits_rad_s" in changes:
+            changes["joint_speed_limits_rad_s"] = _check_limits(changes["joint_speed_limits_rad_s"])
+        try:
+            return dataclasses.replace(self.settings, **changes)
+        except TypeError as exc:
+            raise ConfigError(f"unknown franky-sim setting: {exc}") from exc
+
     def _child_command(self) -> list[str]:
         cmd = [sys.executable, "-m", "drivers.franka", "--control-stdin"]
-        cmd += ["--initial-q", *(repr(q) for q in self.initial_q)]
-        cmd += ["--gripper-width", repr(self.gripper_width_m)]
+        cmd += ["--settings", self.settings.to_json()]
         for host in self.hostnames or ():
             cmd += ["--hostname", host]
         return cmd
@@ -184,11 +203,14 @@ class FrankySim:
         while True:
             line = self._next_line(proc, deadline)
             if line is None:
-                self._kill_keeping_log()
-                raise DriverError(
-                    f"franky-sim did not get ready ({what}) within {self.startup_timeout_s:g} s; "
-                    f"{self._log_tail()}"
+                ended = proc.poll() is not None or time.monotonic() < deadline
+                self._kill_child()
+                problem = (
+                    "ended" if ended else f"did not get ready within {self.startup_timeout_s:g} s"
                 )
+                message = f"franky-sim {problem} ({what}): {self._log_tail()}"
+                self._remove_log()
+                raise DriverError(message)
             if line.startswith(READY_PREFIX):
                 return str(json.loads(line[len(READY_PREFIX) :])["address"])
 
@@ -207,8 +229,8 @@ class FrankySim:
         line, self._pending = self._pending.split(b"\n", 1)
         return line.decode(errors="replace").strip()
 
-    def _kill_keeping_log(self) -> None:
-        """Kill the child if it runs, keeping the log for the error message."""
+    def _kill_child(self) -> None:
+        """Kill the child if it runs (its log stays, for the error message)."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -217,12 +239,12 @@ class FrankySim:
             self._close_pipes(proc)
 
     def _log_tail(self) -> str:
-        code = None if self._proc is None else self._proc.poll()
-        text = ""
+        """The last line of the child's log (its error, if it failed), for one-line messages."""
+        lines: list[str] = []
         if self._log_path is not None and self._log_path.exists():
-            text = self._log_path.read_text(errors="replace")[-_LOG_TAIL_CHARS:].strip()
-        status = "" if code is None else f"exit status {code}; "
-        return f"{status}its log: {text or '(empty)'}"
+            text = self._log_path.read_text(errors="replace")[-_LOG_TAIL_CHARS:]
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else "its log is empty"
 
     def _remove_log(self) -> None:
         if self._log_path is not None:
@@ -242,4 +264,11 @@ def _check_q(q: Sequence[float]) -> tuple[float, ...]:
     values = tuple(float(v) for v in q)
     if len(values) != 7 or not all(math.isfinite(v) for v in values):
         raise ConfigError(f"initial_q must be 7 finite joint angles (rad), got {list(q)}")
+    return values
+
+
+def _check_limits(limits: Sequence[float]) -> tuple[float, ...]:
+    values = tuple(float(v) for v in limits)
+    if len(values) != 7 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ConfigError(f"joint_speed_limits_rad_s must be 7 speeds > 0 (rad/s), got {values}")
     return values
