@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,5 +61,13 @@ def franka_on_franky_sim() -> Iterator[Driver]:
         yield FrankaDriver(sim.driver_config(dynamics_factor=SIM_DYNAMICS_FACTOR))
 
 
-FACTORIES: list[Any] = [pytest.param(franka_on_franky_sim, id="franka-franky_sim")]
+def _installed(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+FACTORIES: list[Any] = (
+    [pytest.param(franka_on_franky_sim, id="franka-franky_sim")]
+    if _installed("franky", "franky_sim")  # both come with the dev extras
+    else []
+)
 """``pytest.param(factory, id=...)`` entries appended to ``conftest.DRIVER_FACTORIES``."""

@@ -16,7 +16,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import franky
 import numpy as np
 import pytest
 
@@ -49,6 +48,9 @@ from robolearn.types import (
     RobotState,
 )
 from tests.driver_factories_franka import SIM_DYNAMICS_FACTOR, pooled_sim
+
+franky = pytest.importorskip("franky", reason="the Franka tests need franky-control")
+pytest.importorskip("franky_sim", reason="the Franka tests need franky-sim")
 
 HZ = 50.0
 PERIOD_S = 1.0 / HZ
