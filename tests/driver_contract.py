@@ -52,6 +52,22 @@ def run_for(driver: Driver, duration_s: float, cmd: Command | None = None) -> No
         driver.wait(period_s(driver))
 
 
+def run_until_tracked(
+    driver: Driver, cmd: Command, target: FloatArray, tol_rad: float, duration_s: float = 1.0
+) -> None:
+    """Command ``cmd`` for ``duration_s``; a driver paced by the wall clock (hardware or its
+    emulator) gets up to 4 s more to settle within ``tol_rad`` of ``target``, since a loaded
+    machine can starve its control thread for a while."""
+    run_for(driver, duration_s, cmd)
+    if not driver.realtime:
+        return
+    for _ in range(round(4.0 * driver.spec.control_hz)):
+        if np.abs(driver.read().q - target).max() <= tol_rad:
+            return
+        driver.command(cmd)
+        driver.wait(period_s(driver))
+
+
 def preferred_mode(spec: RobotSpec) -> ControlMode:
     """The first supported mode in :data:`MODE_PREFERENCE` (for tests about the gripper)."""
     return next(m for m in MODE_PREFERENCE if m in spec.control_modes)
