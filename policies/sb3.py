@@ -63,6 +63,8 @@ class SB3Config(PolicyConfig):
 class SB3Policy(Policy):
     """A trained Stable-Baselines3 agent's deterministic policy (one action per tick)."""
 
+    trains_from_datasets = False  # trained by ``robolearn train --algo``, not on datasets
+
     name = "sb3"
     config_class = SB3Config
     config: SB3Config

@@ -344,6 +344,13 @@ def _video_cell(e: EpisodeResult) -> str:
     return f"<video src='videos/{e.video}' width='240' controls></video>"
 
 
+def _hist(ax: Any, values: list[float] | list[int]) -> None:
+    """A histogram that also copes with (nearly) identical values."""
+    data = np.asarray(values, dtype=np.float64)
+    spread = float(np.ptp(data)) if data.size else 0.0
+    ax.hist(data, bins=20 if spread > 1e-6 * max(1.0, float(np.abs(data).max())) else 1)
+
+
 def _plots_png(result: EvalResult) -> str:
     import matplotlib
 
@@ -356,9 +363,9 @@ def _plots_png(result: EvalResult) -> str:
     axes[0].plot(eps, outcome)
     axes[0].set(title="running success rate", xlabel="episode", ylim=(0, 1.05))
     firsts = [e.first_success_step for e in result.episodes if e.first_success_step]
-    axes[1].hist(firsts or [0], bins=20)
+    _hist(axes[1], firsts or [0])
     axes[1].set(title="first success step", xlabel="step")
-    axes[2].hist([e.total_reward for e in result.episodes], bins=20)
+    _hist(axes[2], [e.total_reward for e in result.episodes])
     axes[2].set(title="episode return", xlabel="return")
     fig.tight_layout()
     buf = io.BytesIO()
