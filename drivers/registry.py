@@ -14,14 +14,21 @@ name                   what, and its options
                        ``calibration_dir``
 ``virtual:<arm>``      that arm's servos on a virtual Dynamixel bus (a pseudo-terminal), with
                        a symmetric calibration — to try a setup without hardware
+``aloha``              ALOHA's two ViperX followers as one 14-DoF robot: ``left_port``,
+                       ``right_port`` (default: ALOHA's udev names), ``calibration_dir``
 =====================  =======================================================================
+
+Cameras come from ``--camera NAME=KIND:SOURCE[@WxH]`` (:func:`open_cameras`):
+``front=realsense:123456789012@480x640`` (a RealSense by serial; ``realsense`` alone takes
+the only one connected) or ``wrist=opencv:/dev/video0`` (an index, device or video file).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from drivers.base import Driver
 from robolearn.types import ConfigError
@@ -31,7 +38,7 @@ def robot_names() -> list[str]:
     """Every name ``open_robot`` accepts (``virtual:<arm>`` for each Dynamixel arm)."""
     from drivers.dynamixel.configs import ARMS
 
-    return ["franka", "franka-sim", *ARMS, *(f"virtual:{a}" for a in ARMS)]
+    return ["franka", "franka-sim", "aloha", *ARMS, *(f"virtual:{a}" for a in ARMS)]
 
 
 @contextlib.contextmanager
@@ -45,6 +52,8 @@ def open_robot(name: str, options: Mapping[str, str] | None = None) -> Iterator[
 
         with FrankySim() as sim:
             yield FrankaDriver(sim.driver_config())
+    elif name == "aloha":
+        yield _aloha(opts)
     elif name.startswith("virtual:"):
         with _virtual_arm(name.split(":", 1)[1]) as driver:
             yield driver
@@ -75,6 +84,62 @@ def _dynamixel(name: str, opts: dict[str, str]) -> Driver:
     return DynamixelArm(
         arm_config(name), opts["port"], calibration_dir=Path(directory) if directory else None
     )
+
+
+def _aloha(opts: dict[str, str]) -> Driver:
+    from drivers.dynamixel.arm import DynamixelArm
+    from drivers.dynamixel.bimanual import BimanualArm
+    from drivers.dynamixel.configs import ALOHA
+
+    directory = Path(opts["calibration_dir"]) if "calibration_dir" in opts else None
+    arms = [
+        DynamixelArm(
+            config,
+            opts.get(f"{side}_port", ALOHA.ports[config.name]),
+            calibration_dir=directory,
+        )
+        for side, config in (("left", ALOHA.left_follower), ("right", ALOHA.right_follower))
+    ]
+    return BimanualArm(arms[0], arms[1])
+
+
+def open_cameras(specs: Sequence[str]) -> list[Any]:
+    """Unconnected cameras from ``NAME=KIND:SOURCE[@HxW]`` strings (see the module doc)."""
+    return [_camera(spec) for spec in specs]
+
+
+def _camera(spec: str) -> Any:
+    name, sep, rest = spec.partition("=")
+    kind, _, source = rest.partition(":")
+    source, _, size = source.partition("@")
+    if not sep or not name or kind not in ("realsense", "opencv"):
+        raise ConfigError(
+            f"--camera {spec!r}: write NAME=realsense[:SERIAL][@HxW] or NAME=opencv:SOURCE[@HxW] "
+            "(robolearn find-cameras lists what is connected)"
+        )
+    height, width = _size(spec, size)
+    if kind == "realsense":
+        from drivers.cameras.realsense import RealSenseCamera, RealSenseConfig
+
+        config = RealSenseConfig(name=name, serial=source or None, width=width, height=height)
+        return RealSenseCamera(config)
+    from drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
+
+    if not source:
+        raise ConfigError(f"--camera {spec!r}: opencv needs a source (index, device or file)")
+    index_or_path: int | str = int(source) if source.isdigit() else source
+    return OpenCVCamera(
+        OpenCVCameraConfig(source=index_or_path, name=name, width=width, height=height)
+    )
+
+
+def _size(spec: str, size: str) -> tuple[int | None, int | None]:
+    if not size:
+        return None, None
+    h, sep, w = size.partition("x")
+    if not (sep and h.isdigit() and w.isdigit()):
+        raise ConfigError(f"--camera {spec!r}: the size is HEIGHTxWIDTH, e.g. @480x640")
+    return int(h), int(w)
 
 
 @contextlib.contextmanager

@@ -69,6 +69,8 @@ class EvalSpec:
     robot_options: dict[str, str] = field(default_factory=dict)
     episode_seconds: float = 20.0
     """Episode length on a robot."""
+    cameras: list[str] = field(default_factory=list)
+    """Cameras on a robot (:func:`drivers.registry.open_cameras` strings)."""
     judge: Callable[[int], bool] | None = None
     """On a robot: episode index → success (default: ask the operator)."""
 
@@ -174,7 +176,7 @@ def evaluate(spec: EvalSpec) -> EvalResult:
 
 def _evaluate_on_robot(spec: EvalSpec) -> EvalResult:
     """Episodes on hardware, one after another; the judge (operator) decides success."""
-    from drivers.registry import open_robot
+    from drivers.registry import open_cameras, open_robot
     from envs.robot_env import RobotEnv
     from policies.base import check_policy_spec, load_policy
     from policies.env_io import env_observation_shapes
@@ -187,7 +189,12 @@ def _evaluate_on_robot(spec: EvalSpec) -> EvalResult:
     judge = spec.judge or ask_operator
     t0 = time.perf_counter()
     with open_robot(spec.robot, spec.robot_options) as driver:
-        env = RobotEnv(driver, control_hz=hz, episode_seconds=spec.episode_seconds)
+        env = RobotEnv(
+            driver,
+            cameras=open_cameras(spec.cameras),
+            control_hz=hz,
+            episode_seconds=spec.episode_seconds,
+        )
         try:
             check_policy_spec(policy.config, env_observation_shapes(env), env.action_space.shape[0])
             rows = [_episode(env, policy, spec, k, None) for k in range(spec.episodes)]

@@ -200,3 +200,71 @@ def test_eval_on_a_robot_asks_a_judge(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert status == 2
     assert "asks the operator" in capsys.readouterr().err
+
+
+def _video(path: Path, frames: int = 90, size: tuple[int, int] = (48, 64)) -> Path:
+    """A small MJPG .avi whose frames carry their index in the red channel."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size[::-1])
+    for i in range(frames):
+        frame = np.zeros((*size, 3), np.uint8)
+        frame[..., 2] = (i * 2) % 256  # BGR: red
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_record_with_a_camera_on_a_virtual_arm(tmp_path: Path) -> None:
+    """`record --robot ... --camera front=opencv:FILE`: the camera's frames become the
+    dataset's observation.images.front video beside the arm's state."""
+    from robolearn.data.reader import DatasetReader
+
+    video = _video(tmp_path / "front.avi")
+    out = tmp_path / "data"
+    leader = tmp_path / "cal"
+    from drivers.dynamixel.calibration import save_calibration, symmetric_calibration
+    from drivers.dynamixel.configs import arm_config
+    from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+
+    save_calibration(symmetric_calibration(arm_config("koch-leader")), leader)
+    with VirtualDynamixelBus(servos_for_arm("koch-leader")) as port:
+        status = main(
+            [
+                "record",
+                "--robot",
+                "virtual:koch-follower",
+                "--teleop",
+                "leader_arm",
+                "--teleop-option",
+                "leader=koch-leader",
+                f"port={port}",
+                f"calibration_dir={leader}",
+                "--camera",
+                f"front=opencv:{video}",
+                "--episodes",
+                "1",
+                "--seconds",
+                "1",
+                "--hz",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+    assert status == 0
+    reader = DatasetReader(out)
+    assert reader.camera_keys == ["observation.images.front"]
+    frames = reader.frames("observation.images.front", 0, np.array([0.0, 0.95]))
+    assert frames.shape == (2, 48, 64, 3)
+    assert frames[1, ..., 0].mean() > frames[0, ..., 0].mean()  # later frames, redder
+
+
+def test_camera_specs_are_checked() -> None:
+    from drivers.registry import open_cameras
+
+    with pytest.raises(ConfigError, match="NAME=realsense"):
+        open_cameras(["front"])
+    with pytest.raises(ConfigError, match="HEIGHTxWIDTH"):
+        open_cameras(["front=opencv:0@big"])
+    assert open_cameras(["a=opencv:0@480x640", "b=realsense"])[0].name == "a"

@@ -25,6 +25,9 @@ class DeployConfig:
     franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...) or virtual:<arm>."""
     robot_option: list[str] = field(default_factory=list)
     """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
+    camera: list[str] = field(default_factory=list)
+    """--robot only: cameras as NAME=realsense[:SERIAL][@HxW] or NAME=opencv:SOURCE[@HxW]
+    (observations <NAME>_rgb, and <NAME>_depth for a RealSense)."""
     task: str = "FrankaLift"
     """Task whose observations, actions and success test the policy uses."""
     policy: str = "scripted"
@@ -78,7 +81,7 @@ def run(cfg: DeployConfig) -> int:
 
 def _on_robot(cfg: DeployConfig) -> int:
     """Deploy a saved policy on a driver from :mod:`drivers.registry`."""
-    from drivers.registry import open_robot
+    from drivers.registry import open_cameras, open_robot
     from envs.robot_env import RobotEnv
     from policies.base import check_policy_spec, read_policy_config
     from policies.env_io import env_observation_shapes, load_env_policy
@@ -86,7 +89,12 @@ def _on_robot(cfg: DeployConfig) -> int:
     config = read_policy_config(cfg.policy)[1]
     hz = cfg.hz or float(config.env.get("kwargs", {}).get("control_hz", 50.0))
     with open_robot(cfg.robot, parse_options(cfg.robot_option)) as driver:
-        env = RobotEnv(driver, control_hz=hz, episode_seconds=cfg.seconds or 10.0)
+        env = RobotEnv(
+            driver,
+            cameras=open_cameras(cfg.camera),
+            control_hz=hz,
+            episode_seconds=cfg.seconds or 10.0,
+        )
         check_policy_spec(config, env_observation_shapes(env), int(env.action_space.shape[0]))
         return _deploy(cfg, env, partial(load_env_policy, cfg.policy))
 

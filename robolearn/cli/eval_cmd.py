@@ -37,6 +37,9 @@ class EvalConfig:
     """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
     seconds: float = 20.0
     """--robot only: episode length."""
+    camera: list[str] = field(default_factory=list)
+    """--robot only: cameras as NAME=realsense[:SERIAL][@HxW] or NAME=opencv:SOURCE[@HxW]
+    (observations <NAME>_rgb, and <NAME>_depth for a RealSense)."""
 
     def __post_init__(self) -> None:
         if not self.policy:
@@ -58,6 +61,7 @@ def run(cfg: EvalConfig) -> int:
             robot=cfg.robot,
             robot_options=parse_options(cfg.robot_option),
             episode_seconds=cfg.seconds,
+            cameras=cfg.camera,
         )
     )
     print(summary_line(result))

@@ -43,6 +43,9 @@ class RecordConfig:
     has them)."""
     seconds: float = 20.0
     """--robot only: episode length."""
+    camera: list[str] = field(default_factory=list)
+    """--robot only: cameras as NAME=realsense[:SERIAL][@HxW] or NAME=opencv:SOURCE[@HxW]
+    (observations <NAME>_rgb, and <NAME>_depth for a RealSense)."""
     episodes: int = 10
     """Episodes to save."""
     task: str | None = None
@@ -96,14 +99,18 @@ def run(cfg: RecordConfig) -> int:
 
 def _on_robot(cfg: RecordConfig) -> int:
     """Record on a driver from :mod:`drivers.registry` (always paced by the wall clock)."""
-    from drivers.registry import open_robot
+    from drivers.registry import open_cameras, open_robot
     from envs.robot_env import RobotEnv
     from robolearn.cli.deploy_cmd import parse_options
 
     assert cfg.robot is not None
     with open_robot(cfg.robot, parse_options(cfg.robot_option)) as driver:
         env = RobotEnv(
-            driver, control_mode=cfg.control_mode, control_hz=cfg.hz, episode_seconds=cfg.seconds
+            driver,
+            cameras=open_cameras(cfg.camera),
+            control_mode=cfg.control_mode,
+            control_hz=cfg.hz,
+            episode_seconds=cfg.seconds,
         )
         kwargs = {"control_hz": cfg.hz, "control_mode": cfg.control_mode}
         write_env = partial(write_env_metadata, cfg.out, f"robot:{cfg.robot}", kwargs)
