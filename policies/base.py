@@ -436,5 +436,3 @@ def _import_builtin() -> None:
 
 BUILTIN_MODULES: list[str] = ["policies.bc", "policies.diffusion", "policies.act", "policies.sb3"]
 """Modules imported on first registry use; each registers its policies."""
-
-PolicyFactory = Callable[[], Policy]

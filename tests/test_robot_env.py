@@ -119,20 +119,22 @@ def test_deploy_on_franky_sim(tmp_path: Path) -> None:
     _deploy_on("franka-sim", tmp_path)
 
 
-def test_record_on_a_virtual_arm_with_a_leader_arm(tmp_path: Path) -> None:
-    """`record --robot virtual:koch-follower --teleop leader_arm`: a leader arm on its own
-    virtual bus, moved by hand, is mirrored onto the follower and recorded."""
+def _record_with_leader(
+    tmp_path: Path, extra: list[str], hand_moves: dict[int, float] | None = None
+) -> Path:
+    """``robolearn record --robot virtual:koch-follower --teleop leader_arm`` for one 1-s
+    episode, the leader on its own virtual bus (joints moved by hand first); the dataset."""
     from drivers.dynamixel.calibration import save_calibration, symmetric_calibration
     from drivers.dynamixel.configs import arm_config
     from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
-    from robolearn.data.reader import DatasetReader
 
-    leader = arm_config("koch-leader")
-    save_calibration(symmetric_calibration(leader), tmp_path / "cal")
+    calibration = tmp_path / "cal"
+    save_calibration(symmetric_calibration(arm_config("koch-leader")), calibration)
+    out = tmp_path / "data"
     bus = VirtualDynamixelBus(servos_for_arm("koch-leader"))
     with bus as port:
-        bus.move_by_hand({1: 2048 + 300})  # the leader's first joint turned by hand
-        out = tmp_path / "data"
+        if hand_moves:
+            bus.move_by_hand(hand_moves)
         status = main(
             [
                 "record",
@@ -143,7 +145,8 @@ def test_record_on_a_virtual_arm_with_a_leader_arm(tmp_path: Path) -> None:
                 "--teleop-option",
                 "leader=koch-leader",
                 f"port={port}",
-                f"calibration_dir={tmp_path / 'cal'}",
+                f"calibration_dir={calibration}",
+                *extra,
                 "--episodes",
                 "1",
                 "--seconds",
@@ -155,6 +158,15 @@ def test_record_on_a_virtual_arm_with_a_leader_arm(tmp_path: Path) -> None:
             ]
         )
     assert status == 0
+    return out
+
+
+def test_record_on_a_virtual_arm_with_a_leader_arm(tmp_path: Path) -> None:
+    """`record --robot virtual:koch-follower --teleop leader_arm`: a leader arm on its own
+    virtual bus, moved by hand, is mirrored onto the follower and recorded."""
+    from robolearn.data.reader import DatasetReader
+
+    out = _record_with_leader(tmp_path, [], {1: 2048 + 300})  # the leader's first joint turned
     reader = DatasetReader(out)
     assert reader.num_episodes == 1 and reader.episode_length(0) == 20
     assert "observation.environment_state" not in reader.features
@@ -221,38 +233,7 @@ def test_record_with_a_camera_on_a_virtual_arm(tmp_path: Path) -> None:
     from robolearn.data.reader import DatasetReader
 
     video = _video(tmp_path / "front.avi")
-    out = tmp_path / "data"
-    leader = tmp_path / "cal"
-    from drivers.dynamixel.calibration import save_calibration, symmetric_calibration
-    from drivers.dynamixel.configs import arm_config
-    from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
-
-    save_calibration(symmetric_calibration(arm_config("koch-leader")), leader)
-    with VirtualDynamixelBus(servos_for_arm("koch-leader")) as port:
-        status = main(
-            [
-                "record",
-                "--robot",
-                "virtual:koch-follower",
-                "--teleop",
-                "leader_arm",
-                "--teleop-option",
-                "leader=koch-leader",
-                f"port={port}",
-                f"calibration_dir={leader}",
-                "--camera",
-                f"front=opencv:{video}",
-                "--episodes",
-                "1",
-                "--seconds",
-                "1",
-                "--hz",
-                "20",
-                "--out",
-                str(out),
-            ]
-        )
-    assert status == 0
+    out = _record_with_leader(tmp_path, ["--camera", f"front=opencv:{video}"])
     reader = DatasetReader(out)
     assert reader.camera_keys == ["observation.images.front"]
     frames = reader.frames("observation.images.front", 0, np.array([0.0, 0.95]))

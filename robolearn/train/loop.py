@@ -235,7 +235,8 @@ class _Trainer:
                     f"the dataset has {len(self.data)} windows, fewer than --batch-size "
                     f"{self.cfg.batch_size}; lower the batch size or record more"
                 )
-            yield from self.data.batches(self.cfg.batch_size, generator)
+            yield from self.data.batches(self.cfg.batch_size, generator)  # endless
+            return
         loader = DataLoader(
             self.data,
             batch_size=self.cfg.batch_size,
