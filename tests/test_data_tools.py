@@ -45,6 +45,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "robolearn/FrankaLift-v0",
                 "--episodes",
                 "2",
+                "--seed",
+                "7",
                 "--out",
                 str(out),
                 "--cameras",
@@ -131,9 +133,21 @@ def test_dataset_needs_one_operation(capsys: pytest.CaptureFixture[str]) -> None
     assert "exactly one" in capsys.readouterr().err
 
 
+def test_record_stores_each_episodes_reset_seed(recorded: Path, tmp_path: Path) -> None:
+    with DatasetReader(recorded) as reader:
+        assert [reader.episode_seed(e) for e in (0, 1)] == [7, 8]
+    out = tmp_path / "second"
+    argv = ["dataset", "split", str(recorded), "--episodes", "1", "--out", str(out)]
+    assert main([*argv, "--out2", str(tmp_path / "first")]) == 0
+    with DatasetReader(out) as reader:
+        assert reader.num_episodes == 1 and reader.episode_seed(0) == 8, "copies keep seeds"
+    with DatasetReader(_synthetic(tmp_path / "a")) as reader:
+        assert reader.episode_seed(0) is None  # written without seeds
+
+
 def test_replay_reproduces_recorded_states(recorded: Path) -> None:
-    for episode in (0, 1):
-        states, replayed = replay_episode(recorded, episode, "robolearn/FrankaLift-v0", 0)
+    for episode in (0, 1):  # the stored seed and env (meta/robolearn_env.json) by default
+        states, replayed = replay_episode(recorded, episode)
         assert states.shape == replayed.shape and len(states) > 5
         assert np.abs(states - replayed).max() < TOLERANCE
     assert main(["replay", "--dataset", str(recorded), "--episode", "1"]) == 0
@@ -141,6 +155,14 @@ def test_replay_reproduces_recorded_states(recorded: Path) -> None:
 
 def test_replay_with_wrong_seed_deviates(recorded: Path) -> None:
     assert main(["replay", "--dataset", str(recorded), "--episode", "0", "--seed", "5"]) == 1
+
+
+def test_replay_needs_the_env_of_a_foreign_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _synthetic(tmp_path / "a")
+    assert main(["replay", "--dataset", str(root)]) == 2
+    assert "no meta/robolearn_env.json): pass --env ID" in capsys.readouterr().err
 
 
 def test_view_writes_video(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ class _DatasetLog:
         self.root, self.fps, self.robot_type, self.task = root, fps, robot_type, task
         self.writer: Any = None
 
-    def write(self, episode: Any) -> None:
+    def write(self, episode: Any, seed: int) -> None:
         from robolearn.data import DatasetWriter
 
         if not episode.ticks:
@@ -219,7 +219,7 @@ class _DatasetLog:
             self.writer = DatasetWriter(
                 self.root, self.fps, episode.dataset_features(), self.robot_type, mode="overwrite"
             )
-        self.writer.start_episode(f"deploy {self.task}")
+        self.writer.start_episode(f"deploy {self.task}", seed=seed)
         for frame in episode.dataset_frames():
             self.writer.add_frame(frame)
         self.writer.save_episode()
@@ -243,7 +243,7 @@ def _chunk_shape(cfg: DeployConfig, factory: Any, obs: Any) -> tuple[int, int]:
 def _one_episode(cfg: DeployConfig, runner: Any, k: int, log: Any) -> dict:
     episode = runner.run_episode()
     episode.save(cfg.out / f"episode_{k:03d}")
-    log.write(episode)
+    log.write(episode, cfg.seed + k)
     row = {"episode": k, "seed": cfg.seed + k, **episode.summary()}
     timing, outcome = row["timing"], "success" if row["success"] else "failure"
     p99 = _fmt(timing.get("period_error_ms", {}), "p99")

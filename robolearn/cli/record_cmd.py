@@ -183,6 +183,12 @@ def write_env_metadata(root: Path, env_id: str, env_kwargs: dict[str, Any]) -> N
     path.write_text(json.dumps({"id": env_id, "kwargs": kwargs}, indent=2))
 
 
+def read_env_metadata(root: Path) -> dict[str, Any]:
+    """``meta/robolearn_env.json`` (written by :func:`write_env_metadata`), or ``{}``."""
+    path = Path(root) / "meta" / "robolearn_env.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _task_text(env_id: str) -> str:
     name = env_id.split("/")[-1].split("-")[0]
     return TASK_TEXT.get(name, name)

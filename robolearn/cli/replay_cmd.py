@@ -4,9 +4,10 @@ The env is reset with the episode's seed and each recorded action (the action ac
 after the safety layer) is commanded for one control period; the resulting
 ``observation.state`` trajectory (qpos + gripper width) is compared with the recorded one.
 
-Limitation: datasets do not store the reset seed. ``robolearn record`` resets episode ``k``
-with ``seed + k`` (default seed 0), so replay uses ``--seed + K``; pass the recording's
-``--seed``. Episodes re-recorded with a teleop device (which skip seeds) cannot be matched.
+The seed is the one stored in the episode's metadata row (``robolearn record`` and
+``deploy`` store it); ``--seed S`` overrides it. Datasets without stored seeds (recorded
+elsewhere, or before seeds were stored) fall back to ``robolearn record``'s rule, episode
+``K`` reset with ``0 + K``. The env defaults to the one in ``meta/robolearn_env.json``.
 MuJoCo is deterministic, so with the right seed the maximum deviation is at float32
 rounding level (the tests require < 1e-4 rad / m).
 """
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from robolearn.cli.common import Subcommand
+from robolearn.types import ConfigError
 
 TOLERANCE = 1e-4
 """Maximum |Δ observation.state| (rad or m) for a replay to count as reproduced."""
@@ -33,32 +35,58 @@ class ReplayConfig:
     """Dataset folder."""
     episode: int = 0
     """Episode to replay."""
-    env: str = "robolearn/FrankaLift-v0"
-    """Task the episode was recorded in."""
-    seed: int = 0
-    """The recording's --seed: episode K is reset with seed + K."""
+    env: str | None = None
+    """Task the episode was recorded in; default: the dataset's ``meta/robolearn_env.json``."""
+    seed: int | None = None
+    """Reset seed; default: the seed stored with the episode (``0 + K`` when none is)."""
     tolerance: float = TOLERANCE
     """Exit with status 1 when the max deviation exceeds this."""
 
 
 def replay_episode(
-    dataset: Path, episode: int, env_id: str, seed: int
+    dataset: Path, episode: int, env_id: str | None = None, seed: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(recorded, replayed)`` observation.state trajectories, each (T, D)."""
     import envs
+    from robolearn.cli.record_cmd import read_env_metadata
     from robolearn.data import DatasetReader
 
     with DatasetReader(dataset) as reader:
         columns = reader.episode(episode)
         hz = reader.fps
+        stored_seed = reader.episode_seed(episode)
     recorded = np.asarray(columns["observation.state"], np.float64)
     actions = np.asarray(columns["action"], np.float64)
-    env = envs.make(env_id, control_hz=hz, max_ee_step_m=0.05 * 20.0 / hz)
+    replay_id, kwargs = _env_of(dataset, env_id, hz, read_env_metadata(dataset))
+    env = envs.make(replay_id, **kwargs)
+    if seed is None:
+        seed = stored_seed if stored_seed is not None else episode
     try:
-        replayed = _run_actions(env.unwrapped, actions, seed + episode)
+        replayed = _run_actions(env.unwrapped, actions, seed)
     finally:
         env.close()
     return recorded, replayed
+
+
+def _env_of(
+    dataset: Path, env_id: str | None, hz: float, recorded: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The env id and kwargs to replay in: the recorded env unless ``env_id`` names another."""
+    if env_id is None and not recorded:
+        raise ConfigError(
+            f"{dataset} does not say which env it was recorded in (no meta/robolearn_env.json): "
+            "pass --env ID"
+        )
+    if env_id is None:
+        env_id = str(recorded["id"])
+    if env_id.startswith("robot:"):
+        raise ConfigError(
+            f"{dataset} was recorded on a robot ({env_id}); replay runs a simulated env: "
+            "pass --env ID"
+        )
+    if env_id == recorded.get("id"):
+        return env_id, dict(recorded.get("kwargs", {}))
+    return env_id, {"control_hz": hz, "max_ee_step_m": 0.05 * 20.0 / hz}
 
 
 def _run_actions(env: Any, actions: np.ndarray, seed: int) -> np.ndarray:

@@ -118,6 +118,13 @@ class DatasetReader:
         self._check_episode(episode)
         return int(self._starts[episode])
 
+    def episode_seed(self, episode: int) -> int | None:
+        """The env reset seed ``episode`` was recorded with (``seed`` column), or None when
+        the dataset does not say (recorded elsewhere, imported, or on hardware)."""
+        self._check_episode(episode)
+        seed = self.meta.episodes[episode].get("seed")
+        return None if seed is None else int(seed)
+
     def locate(self, index: int) -> tuple[int, int]:
         """``(episode, frame in episode)`` of global frame ``index``."""
         if not 0 <= index < self.num_frames:

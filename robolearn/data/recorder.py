@@ -195,7 +195,7 @@ class Recorder:
         self.safety.reset(state)
         self.loop.restart()
         self.loop.stats.clear()
-        self.writer.start_episode(self.cfg.task)
+        self.writer.start_episode(self.cfg.task, seed=seed)
         success_since: int | None = None
         for n in range(self.cfg.max_ticks):
             tick = self.loop.tick()

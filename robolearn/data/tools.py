@@ -105,7 +105,9 @@ def copy_episodes(
     with writer:
         for reader, episodes in sources:
             for episode in episodes:
-                writer.start_episode(episode_task(reader, episode))
+                writer.start_episode(
+                    episode_task(reader, episode), seed=reader.episode_seed(episode)
+                )
                 for frame in episode_frames(reader, episode):
                     writer.add_frame(frame)
                 writer.save_episode()

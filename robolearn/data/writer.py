@@ -98,6 +98,7 @@ class _Episode:
     staging: Path
     encoders: dict[str, CameraEncoder]
     columns: dict[str, list[Any]]
+    seed: int | None = None
     num_frames: int = 0
     moved: list[Path] = field(default_factory=list)
 
@@ -182,8 +183,12 @@ class DatasetWriter:
         """Whether an episode is in progress."""
         return self._episode is not None
 
-    def start_episode(self, task: str) -> None:
-        """Begin a new episode of ``task`` (a natural-language instruction)."""
+    def start_episode(self, task: str, seed: int | None = None) -> None:
+        """Begin a new episode of ``task`` (a natural-language instruction).
+
+        ``seed``: the env reset seed of the episode, stored in its metadata row (column
+        ``seed``) so that ``robolearn replay`` can reset the same initial state.
+        """
         self._check_open()
         if self._episode is not None:
             raise ConfigError(
@@ -191,6 +196,8 @@ class DatasetWriter:
             )
         if not isinstance(task, str) or not task:
             raise ConfigError(f"task must be a non-empty string, got {task!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+            raise ConfigError(f"seed must be an integer or None, got {seed!r}")
         index = self._num_episodes
         staging = self.root / STAGING_DIR / f"episode-{index:06d}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -205,7 +212,9 @@ class DatasetWriter:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         columns: dict[str, list[Any]] = {k: [] for k in self._column_keys}
-        self._episode = _Episode(index, task, staging, encoders, columns)
+        self._episode = _Episode(
+            index, task, staging, encoders, columns, None if seed is None else int(seed)
+        )
 
     def add_frame(self, frame: dict[str, Any]) -> None:
         """Add one control tick: a value for every feature key (checked, then stored).
@@ -398,6 +407,8 @@ class DatasetWriter:
             "dataset_from_index": self._num_frames,
             "dataset_to_index": self._num_frames + n,
         }
+        if episode.seed is not None:
+            row["seed"] = episode.seed
         for key in self._camera_keys:
             prefix = f"{_media_prefix(self.features[key])}/{key}"
             chunk, file = self._next[key]
@@ -419,7 +430,7 @@ class DatasetWriter:
         """Write the episode's metadata row: the commit point."""
         chunk, file = self._meta_file
         path = self.root / EPISODES_PATH.format(chunk_index=chunk, file_index=file)
-        atomic_write_parquet(path, pa.Table.from_pylist([*self._meta_rows, row]))
+        atomic_write_parquet(path, _rows_table([*self._meta_rows, row]))
         self._meta_rows.append(row)
 
     def _after_commit(self, episode: _Episode, row: dict[str, Any]) -> None:
@@ -692,6 +703,12 @@ def _row_stats(row: dict[str, Any]) -> dict[str, stats_mod.Stats]:
             feature, _, stat = name[len("stats/") :].rpartition("/")
             out.setdefault(feature, {})[stat] = np.asarray(value)
     return out
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Episode rows as a table; a column some rows lack (``seed``) is null in those rows."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.Table.from_pylist([{k: row.get(k) for k in keys} for row in rows])
 
 
 def _remove_empty_dir(path: Path) -> None:

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from policies.base import Policy, PolicyConfig, make_policy, policy_class
+from robolearn.cli.record_cmd import read_env_metadata
 from robolearn.data.reader import DatasetReader
 from robolearn.data.torch_dataset import WindowedDataset
 from robolearn.train.checkpoint import LAST, load_training_state, save_checkpoint
@@ -103,12 +104,6 @@ def default_obs_keys(reader: DatasetReader) -> list[str]:
     vectors = [k for k in reader.column_keys if k.startswith("observation.")]
     cameras = [k for k in reader.camera_keys if k.startswith("observation.images.")]
     return vectors + cameras
-
-
-def read_env_metadata(root: Path) -> dict[str, Any]:
-    """``meta/robolearn_env.json`` (written by ``robolearn record``), or ``{}``."""
-    path = Path(root) / "meta" / "robolearn_env.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _policy_shape(shape: list[int], camera: bool) -> list[int]:
