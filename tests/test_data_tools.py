@@ -150,7 +150,7 @@ def test_replay_reproduces_recorded_states(recorded: Path) -> None:
         states, replayed = replay_episode(recorded, episode)
         assert states.shape == replayed.shape and len(states) > 5
         assert np.abs(states - replayed).max() < TOLERANCE
-    assert main(["replay", "--dataset", str(recorded), "--episode", "1"]) == 0
+    assert main(["replay", str(recorded), "--episode", "1"]) == 0  # the positional spelling
 
 
 def test_replay_with_wrong_seed_deviates(recorded: Path) -> None:
@@ -179,7 +179,7 @@ def test_view_writes_video(tmp_path: Path) -> None:
 
 def test_view_state_only(recorded: Path, tmp_path: Path) -> None:
     out = tmp_path / "v.mp4"
-    assert main(["view", "--dataset", str(recorded), "--out", str(out)]) == 0
+    assert main(["view", str(recorded), "--out", str(out)]) == 0
     assert out.stat().st_size > 0
 
 

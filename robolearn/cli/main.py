@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``robolearn`` with ``argv`` (``sys.argv[1:]`` when ``None``); return the exit status."""
-    argv = dataset_verbs(list(sys.argv[1:] if argv is None else argv))
+    argv = positional_dataset(dataset_verbs(list(sys.argv[1:] if argv is None else argv)))
     try:
         namespace = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version or a usage error, already printed
@@ -105,6 +105,17 @@ def dataset_verbs(argv: list[str]) -> list[str]:
     verb spelling is what users of ``lerobot``/``git``-style tools type)."""
     if len(argv) >= 2 and argv[0] == "dataset" and argv[1] in DATASET_VERBS:
         return [argv[0], f"--{argv[1]}", *argv[2:]]
+    return argv
+
+
+DATASET_FIRST = ("replay", "view")
+"""Commands whose first positional argument is ``--dataset``."""
+
+
+def positional_dataset(argv: list[str]) -> list[str]:
+    """``replay DIR --episode 3`` → ``replay --dataset DIR --episode 3``."""
+    if len(argv) >= 2 and argv[0] in DATASET_FIRST and not argv[1].startswith("-"):
+        return [argv[0], "--dataset", *argv[1:]]
     return argv
 
 
