@@ -179,3 +179,27 @@ def test_reader_pickles_for_spawned_workers(reader: DatasetReader, tmp_path: Pat
         clone.frames("observation.images.front", 1, [0.3]),
         reader.frames("observation.images.front", 1, [0.3]),
     )
+
+
+def test_decoded_episode_cache_matches_window_decoding(reader: DatasetReader) -> None:
+    """Small datasets keep decoded episodes; the frames equal per-window decoding exactly."""
+    uncached = DatasetReader(reader.root, frame_cache_mb=0)
+    tiny = DatasetReader(reader.root, frame_cache_mb=reader.decoded_bytes() / 2e6)
+    cached = DatasetReader(reader.root)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        episode = int(rng.integers(len(LENGTHS)))
+        times = rng.integers(LENGTHS[episode], size=3) / FPS
+        for key in ("observation.images.front", "observation.depth.front"):
+            expected = uncached.frames(key, episode, times)
+            np.testing.assert_array_equal(cached.frames(key, episode, times), expected)
+            np.testing.assert_array_equal(tiny.frames(key, episode, times), expected)
+    assert cached._episode_frames.nbytes == reader.decoded_bytes(), "every episode kept"
+    assert uncached._episode_frames.nbytes == 0 and tiny._episode_frames.nbytes == 0, (
+        "a dataset that does not fit as a whole is decoded per window"
+    )
+    kept = cached.frames("observation.images.front", 1, [0.3])
+    kept[...] = 0  # callers get copies: the cache is not written through them
+    assert cached.frames("observation.images.front", 1, [0.3]).max() > 0
+    for r in (uncached, tiny, cached):
+        r.close()

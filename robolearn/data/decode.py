@@ -78,9 +78,11 @@ class VideoFile:
         missing = sorted({float(t) for t, f in zip(times_s, out, strict=True) if f is None})
         if missing:
             found = self._decode(np.array(missing))
+            found_times = np.array(sorted(found))  # (M,)
+            nearest = _nearest(found_times, np.asarray(times_s, np.float64))  # (N,)
             out = [
-                f if f is not None else found[self._nearest(found, t)]
-                for t, f in zip(times_s, out, strict=True)
+                f if f is not None else found[float(found_times[j])]
+                for f, j in zip(out, nearest, strict=True)
             ]
         return [f for f in out if f is not None]
 
@@ -94,9 +96,6 @@ class VideoFile:
             if abs(time - t) <= self.tolerance_s:
                 return frame
         return None
-
-    def _nearest(self, found: dict[float, np.ndarray], t: float) -> float:
-        return min(found, key=lambda time: abs(time - t))
 
     def _decode(self, targets: np.ndarray) -> dict[float, np.ndarray]:
         """Decode frames at the sorted ``targets``; frame time → (H, W, C) array."""
@@ -167,6 +166,16 @@ class VideoFile:
         )
 
 
+def _nearest(sorted_times: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index into ``sorted_times`` of the entry nearest to each of ``times``."""
+    right = np.clip(np.searchsorted(sorted_times, times), 1, max(len(sorted_times) - 1, 1))
+    left = right - 1
+    if len(sorted_times) == 1:
+        return np.zeros(len(times), dtype=np.int64)
+    closer_left = np.abs(times - sorted_times[left]) <= np.abs(sorted_times[right] - times)
+    return np.where(closer_left, left, right)
+
+
 class DecoderCache:
     """Open :class:`VideoFile`s of this process, the least recently used closed first."""
 
@@ -215,3 +224,52 @@ class DecoderCache:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["max_open"])  # type: ignore[misc]
+
+
+class EpisodeFrames:
+    """Decoded frames of whole (camera, episode) pairs, within a byte budget per process.
+
+    Used only when a dataset's decoded cameras fit in the budget as a whole: shuffled
+    training windows then decode each episode once, sequentially, and afterwards cost an
+    array lookup. (With a partial fit every miss would decode a whole episode for a window
+    of a few frames, so the reader does not use the cache then.) A pickled cache arrives
+    empty; a forked DataLoader worker shares what was decoded before the fork and fills its
+    own copy after.
+    """
+
+    def __init__(self, budget_bytes: int) -> None:
+        """Hold at most ``budget_bytes`` of decoded frames."""
+        self.budget_bytes = budget_bytes
+        self._episodes: dict[tuple[str, int], np.ndarray] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, camera: str, episode: int) -> np.ndarray | None:
+        """The decoded frames of ``episode`` (N, H, W[, C]), or None when not decoded yet."""
+        return self._episodes.get((camera, episode))
+
+    def put(self, camera: str, episode: int, frames: np.ndarray) -> None:
+        """Keep ``frames`` when they fit in what is left of the budget."""
+        with self._lock:
+            if (camera, episode) in self._episodes:
+                return
+            if self._bytes + frames.nbytes <= self.budget_bytes:
+                frames.setflags(write=False)
+                self._episodes[(camera, episode)] = frames
+                self._bytes += frames.nbytes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of decoded frames held."""
+        return self._bytes
+
+    def clear(self) -> None:
+        """Drop every decoded episode."""
+        with self._lock:
+            self._episodes, self._bytes = {}, 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"budget_bytes": self.budget_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["budget_bytes"])  # type: ignore[misc]

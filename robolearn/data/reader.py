@@ -10,7 +10,10 @@
 
 It reads datasets written by :class:`~robolearn.data.writer.DatasetWriter` and by Hugging
 Face LeRobot (several episodes per file included). Low-dimensional columns of every episode
-are loaded into memory when the reader opens; camera frames are decoded on demand.
+are loaded into memory when the reader opens; camera frames are decoded on demand. When all
+of a dataset's decoded video frames fit in ``frame_cache_mb`` (per process; e.g. 100 episodes
+× 200 frames of one 96×96 camera take 550 MB), each episode is decoded once, sequentially,
+and kept: training on small-image datasets then stops paying a seek and a decode per sample.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from robolearn.data.decode import DecoderCache
+from robolearn.data.decode import DecoderCache, EpisodeFrames
 from robolearn.data.features import (
     DEPTH,
     DEPTH_UNIT_INFO_KEY,
@@ -44,13 +47,20 @@ MAX_SKIP_FRAMES = 8
 """Decode on (rather than seek) when the next request is at most this many frames ahead."""
 PNG_CACHE_EPISODES = 8
 """Episodes of ``image`` features whose encoded frames stay in memory."""
+FRAME_CACHE_MB = 1024.0
+"""Default budget (MB per process) for keeping decoded episodes; see the module docstring."""
 
 
 class DatasetReader:
     """A LeRobot v3.0 dataset on disk; see the module docstring."""
 
-    def __init__(self, root: str | Path, max_open_videos: int = 64) -> None:
+    def __init__(
+        self, root: str | Path, max_open_videos: int = 64, frame_cache_mb: float = FRAME_CACHE_MB
+    ) -> None:
         """Open the dataset at ``root`` and load its low-dimensional columns.
+
+        ``frame_cache_mb``: keep decoded episodes when all video frames of the dataset fit in
+        this many MB (per process: each DataLoader worker holds its own); 0 never keeps them.
 
         Raises :class:`~robolearn.data.format.DatasetError` naming the file when a meta or
         data file is missing, truncated or corrupt, or disagrees with ``info.json``.
@@ -61,6 +71,8 @@ class DatasetReader:
         self._columns, self._starts = _load_columns(self.meta)
         self._decoders = DecoderCache(max_open_videos)
         self._png_cache: dict[tuple[str, int], list[bytes]] = {}
+        budget = int(frame_cache_mb * 1e6)
+        self._episode_frames = EpisodeFrames(budget if self.decoded_bytes() <= budget else 0)
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -125,6 +137,15 @@ class DatasetReader:
         seed = self.meta.episodes[episode].get("seed")
         return None if seed is None else int(seed)
 
+    def decoded_bytes(self) -> int:
+        """Bytes every video and depth frame of the dataset takes decoded."""
+        total = 0
+        for key in self.meta.keys_of(VIDEO, DEPTH):
+            feature = self.features[key]
+            per_frame = int(np.prod(feature.shape[:2])) * (2 if feature.dtype == DEPTH else 3)
+            total += per_frame * self.num_frames
+        return total
+
     def locate(self, index: int) -> tuple[int, int]:
         """``(episode, frame in episode)`` of global frame ``index``."""
         if not 0 <= index < self.num_frames:
@@ -161,24 +182,45 @@ class DatasetReader:
             return np.zeros((0, *feature.shape), dtype=dtype)
         if feature.dtype == IMAGE:
             return self._image_frames(camera, episode, times)
+        out = self._kept_frames(camera, episode, times)
+        if out is None:
+            out = np.stack(self._decode(camera, episode, times))  # (N, H, W, 3) u8 or (N, H, W) u16
+        if feature.dtype == DEPTH:
+            return mm_to_depth(out, self._depth_unit(camera))[..., None]
+        return out
+
+    def _kept_frames(self, camera: str, episode: int, times: np.ndarray) -> np.ndarray | None:
+        """Frames at ``times`` from the decoded-episode cache (filled on a miss), or None
+        when the cache is off or the times are not on the frame grid."""
+        if self._episode_frames.budget_bytes == 0:
+            return None
+        rows = np.rint(times * self.fps).astype(np.int64)
+        if np.any(np.abs(rows / self.fps - times) > 0.25 / self.fps):
+            return None
+        frames = self._episode_frames.get(camera, episode)
+        if frames is None:
+            every = np.arange(self.episode_length(episode)) / self.fps
+            frames = np.stack(self._decode(camera, episode, every))
+            self._episode_frames.put(camera, episode, frames)
+        return frames[np.clip(rows, 0, len(frames) - 1)]
+
+    def _decode(self, camera: str, episode: int, times: np.ndarray) -> list[np.ndarray]:
+        """Decode ``camera``'s frames of ``episode`` at ``times`` (s from episode start)."""
+        feature = self.features[camera]
         path = self.meta.file_path(camera, episode)
-        offset = self.meta.from_timestamp(camera, episode)
-        is_depth = feature.dtype == DEPTH
         video = self._decoders.get(
             path,
             frame_hw=feature.shape[:2],
-            pixel_format="gray16le" if is_depth else "rgb24",
+            pixel_format="gray16le" if feature.dtype == DEPTH else "rgb24",
             tolerance_s=0.25 / self.fps,
             max_skip_s=MAX_SKIP_FRAMES / self.fps,
         )
         try:
             with video.lock:
-                decoded = video.read(offset + times)
+                return video.read(self.meta.from_timestamp(camera, episode) + times)
         except DatasetError:
             self._decoders.discard(path)
             raise
-        out = np.stack(decoded)  # (N, H, W, 3) uint8 or (N, H, W) uint16
-        return mm_to_depth(out, self._depth_unit(camera))[..., None] if is_depth else out
 
     def __len__(self) -> int:
         return self.num_frames
@@ -198,8 +240,9 @@ class DatasetReader:
         return item
 
     def close(self) -> None:
-        """Close the open video decoders (the reader stays usable)."""
+        """Close the open video decoders and drop decoded episodes (the reader stays usable)."""
         self._decoders.close()
+        self._episode_frames.clear()
 
     def __enter__(self) -> DatasetReader:
         return self
