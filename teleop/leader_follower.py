@@ -16,7 +16,8 @@ step (one sync read; its joints are limp, a Koch trigger stays sprung) and retur
 A leader arm has no buttons: session events come from another device (the keyboard),
 combined by the recorder. Registry name: ``"leader_arm"``.
 
-:class:`BimanualLeaderFollower` pairs two such devices for ALOHA: its joint targets follow
+:class:`BimanualLeaderFollower` pairs two such devices for ALOHA (registry name
+``"aloha_leaders"``, for ``--robot aloha``): its joint targets follow
 :class:`~drivers.dynamixel.bimanual.BimanualArm`'s 14-entry layout (each arm's joints, then
 its gripper's opening fraction).
 """
@@ -29,7 +30,7 @@ import numpy as np
 
 from drivers.dynamixel.arm import DynamixelArm
 from drivers.dynamixel.bimanual import BimanualArm
-from drivers.dynamixel.configs import ArmConfig
+from drivers.dynamixel.configs import ArmConfig, BimanualConfig
 from robolearn.types import Command, ConfigError, ControlMode, RobotSpec
 from teleop.base import Obs, TeleopCommand, TeleopDevice
 
@@ -109,14 +110,54 @@ class LeaderFollowerTeleop(TeleopDevice):
 class BimanualLeaderFollower(TeleopDevice):
     """Two leader arms driving a :class:`BimanualArm` (ALOHA): ``joint_targets`` holds, per
     arm, the joint targets then the handle's opening fraction (14 entries for ALOHA).
-    ``gripper`` is unused (1.0): the fractions are inside ``joint_targets``."""
+    ``gripper`` is unused (1.0): the fractions are inside ``joint_targets``.
+
+    ``follower_spec`` (optional, the :class:`BimanualArm`'s spec) clips the targets to the
+    follower's limits and lets :meth:`follower_command` work without the follower at hand;
+    its joint count must match the leaders' layout. Registry name: ``"aloha_leaders"``
+    (:meth:`from_config`).
+    """
 
     name = "bimanual_leader_arms"
     produces = "joint"
 
-    def __init__(self, left: LeaderFollowerTeleop, right: LeaderFollowerTeleop) -> None:
+    def __init__(
+        self,
+        left: LeaderFollowerTeleop,
+        right: LeaderFollowerTeleop,
+        follower_spec: RobotSpec | None = None,
+    ) -> None:
         super().__init__()
         self.left, self.right = left, right
+        size = sum(_layout_size(d.leader) for d in (left, right))
+        if follower_spec is not None and follower_spec.dof != size:
+            raise ConfigError(
+                f"leaders {left.leader.spec.name} and {right.leader.spec.name} give {size} "
+                f"targets but follower {follower_spec.name} has {follower_spec.dof} joints; "
+                "pair leaders and followers of the same kind"
+            )
+        self.follower_spec = follower_spec
+
+    @classmethod
+    def from_config(
+        cls,
+        setup: BimanualConfig,
+        left_port: str | None = None,
+        right_port: str | None = None,
+        calibration_dir: Path | None = None,
+        follower_spec: RobotSpec | None = None,
+    ) -> BimanualLeaderFollower:
+        """The two leaders of ``setup`` (e.g. ``ALOHA``) at ``left_port``/``right_port``
+        (default: the setup's conventional port names), calibrations loaded from disk."""
+        leaders = [
+            LeaderFollowerTeleop.from_config(
+                config,
+                port or setup.ports[config.name],
+                calibration_dir=calibration_dir,
+            )
+            for config, port in ((setup.left_leader, left_port), (setup.right_leader, right_port))
+        ]
+        return cls(leaders[0], leaders[1], follower_spec)
 
     def _open(self) -> None:
         self.left.connect()
@@ -137,13 +178,28 @@ class BimanualLeaderFollower(TeleopDevice):
         for device in (self.left, self.right):
             command = device.read(obs)
             assert command.joint_targets is not None
-            parts.append(np.append(command.joint_targets, command.gripper))
-        return TeleopCommand(joint_targets=np.concatenate(parts), events=self.events.take())
+            handle = [command.gripper] if device.leader.config.gripper is not None else []
+            parts.append(np.append(command.joint_targets, handle))
+        targets = np.concatenate(parts)  # (14,) for ALOHA
+        if self.follower_spec is not None:
+            spec = self.follower_spec
+            targets = np.clip(targets, spec.limits("lower"), spec.limits("upper"))
+        return TeleopCommand(joint_targets=targets, events=self.events.take())
 
-    def follower_command(self, command: TeleopCommand, follower: BimanualArm) -> Command:
-        """The :class:`BimanualArm` command for ``command`` (its layout is the follower's)."""
+    def follower_command(
+        self, command: TeleopCommand | None = None, follower: BimanualArm | None = None
+    ) -> Command:
+        """The :class:`BimanualArm` command for ``command`` (default: a fresh read); the
+        layout is checked against ``follower``'s spec, else ``follower_spec``'s."""
+        command = command or self.read()
         assert command.joint_targets is not None
-        if command.joint_targets.shape != (follower.spec.dof,):
-            size, dof = command.joint_targets.size, follower.spec.dof
+        spec = follower.spec if follower is not None else self.follower_spec
+        if spec is not None and command.joint_targets.shape != (spec.dof,):
+            size, dof = command.joint_targets.size, spec.dof
             raise ConfigError(f"{size} leader targets for a {dof}-DoF follower")
         return Command(ControlMode.JOINT_POSITION, joint_position=command.joint_targets)
+
+
+def _layout_size(leader: DynamixelArm) -> int:
+    """Entries a leader contributes to the bimanual layout: its joints and its handle."""
+    return leader.spec.dof + (leader.config.gripper is not None)

@@ -1,11 +1,13 @@
-"""Teleop devices by name: ``make_device("keyboard")``, ``make_device("scripted", env=env)``."""
+"""Teleop devices by name: ``make_device("keyboard")``, ``make_device("scripted", env=env)``,
+``make_device("aloha_leaders", left_port=..., right_port=...)``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from robolearn.types import ConfigError
+from robolearn.types import ConfigError, RobotSpec
 from teleop.base import TeleopDevice
 from teleop.gamepad import GamepadTeleop
 from teleop.keyboard import KeyboardTeleop
@@ -20,13 +22,26 @@ def _scripted(env: Any = None, **kwargs: Any) -> ScriptedTeleop:
 
 
 def _leader_arm(**kwargs: Any) -> TeleopDevice:
-    from pathlib import Path
-
     from teleop.leader_follower import LeaderFollowerTeleop  # loads dynamixel_sdk only here
 
     if kwargs.get("calibration_dir") is not None:
         kwargs["calibration_dir"] = Path(kwargs["calibration_dir"])
     return LeaderFollowerTeleop.from_config(**kwargs)
+
+
+def _aloha_leaders(
+    left_port: str | None = None,
+    right_port: str | None = None,
+    calibration_dir: str | Path | None = None,
+    follower_spec: RobotSpec | None = None,
+) -> TeleopDevice:
+    from drivers.dynamixel.configs import ALOHA
+    from teleop.leader_follower import BimanualLeaderFollower  # loads dynamixel_sdk only here
+
+    directory = Path(calibration_dir) if calibration_dir is not None else None
+    return BimanualLeaderFollower.from_config(
+        ALOHA, left_port, right_port, calibration_dir=directory, follower_spec=follower_spec
+    )
 
 
 DEVICES: dict[str, Callable[..., TeleopDevice]] = {
@@ -35,9 +50,13 @@ DEVICES: dict[str, Callable[..., TeleopDevice]] = {
     "gamepad": GamepadTeleop,
     "scripted": _scripted,
     "leader_arm": _leader_arm,
+    "aloha_leaders": _aloha_leaders,
 }
 """Device name → factory. ``leader_arm`` takes ``leader=<arm config name>, port=<serial port>``
-(see :meth:`teleop.leader_follower.LeaderFollowerTeleop.from_config`)."""
+(see :meth:`teleop.leader_follower.LeaderFollowerTeleop.from_config`); ``aloha_leaders``
+(ALOHA's two WidowX leaders, 14 targets for the ``aloha`` robot) takes ``left_port``,
+``right_port`` (default: ALOHA's udev names), ``calibration_dir`` and ``follower_spec``
+(see :meth:`teleop.leader_follower.BimanualLeaderFollower.from_config`)."""
 
 
 def device_names() -> list[str]:
