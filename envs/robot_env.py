@@ -105,7 +105,9 @@ class RobotEnv(gym.Env[Obs, np.ndarray]):
             "qvel": state.dq.astype(np.float32),
             "ee_pos": state.ee_pos.astype(np.float32),
             "ee_quat": state.ee_quat.astype(np.float32),
-            "gripper_width": np.array([state.gripper_width], np.float32),
+            "gripper_width": np.array(
+                [state.gripper_width] if self.driver.spec.gripper is not None else [], np.float32
+            ),  # (1,), or (0,) for a robot without a gripper entry (ALOHA's are joints)
         }
 
     def is_success(self) -> bool:

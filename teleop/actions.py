@@ -42,6 +42,9 @@ class ActionScale:
     """Rotation delta of a ±1 action entry, rad (the tasks' default)."""
     max_gripper_width_m: float = DEFAULT_MAX_GRIPPER_WIDTH_M
     """Gripper width of a fully open gripper, m (joint modes)."""
+    has_gripper: bool = True
+    """Whether a ``joint_position`` action ends with a gripper width; ``False`` for a robot
+    whose grippers are joints (ALOHA's 14 targets hold each gripper's opening fraction)."""
 
     def __post_init__(self) -> None:
         if self.control_mode not in ACTION_MODES:
@@ -59,7 +62,9 @@ class ActionScale:
 
         u = env.unwrapped
         width = getattr(u, "max_gripper_width_m", MAX_GRIPPER_WIDTH)  # a robot env's own
-        return cls(u.control_mode, u.max_ee_step_m, u.max_ee_rot_rad, width)
+        driver = getattr(u, "driver", None)  # a robot env's driver: its spec says
+        has_gripper = driver is None or driver.spec.gripper is not None
+        return cls(u.control_mode, u.max_ee_step_m, u.max_ee_rot_rad, width, has_gripper)
 
 
 def to_action(cmd: TeleopCommand, scale: ActionScale) -> NDArray[np.float32]:
@@ -75,6 +80,8 @@ def to_action(cmd: TeleopCommand, scale: ActionScale) -> NDArray[np.float32]:
                 "control_mode 'joint_position' needs joint targets, but the device gives "
                 "end-effector deltas; use an 'ee_delta' or 'ee_delta_pose' task"
             )
+        if not scale.has_gripper:
+            return np.asarray(cmd.joint_targets, np.float32)
         width = cmd.gripper * scale.max_gripper_width_m
         return np.append(cmd.joint_targets, width).astype(np.float32)
     if cmd.joint_targets is not None:
@@ -98,6 +105,8 @@ def from_action(
     events = events or TeleopEvents()
     if scale.control_mode == "joint_position":
         _check_size(arr, None, scale.control_mode)
+        if not scale.has_gripper:
+            return TeleopCommand(joint_targets=arr, events=events)
         grip = float(np.clip(arr[-1] / scale.max_gripper_width_m, 0.0, 1.0))
         return TeleopCommand(joint_targets=arr[:-1], gripper=grip, events=events)
     pose = scale.control_mode == "ee_delta_pose"

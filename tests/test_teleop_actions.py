@@ -211,7 +211,14 @@ def test_action_source_gives_the_recorder_actions_and_event_names() -> None:
 
 
 def test_registry_makes_every_device_by_name(reach_env: object) -> None:
-    assert device_names() == ["gamepad", "keyboard", "leader_arm", "scripted", "spacemouse"]
+    assert device_names() == [
+        "aloha_leaders",
+        "gamepad",
+        "keyboard",
+        "leader_arm",
+        "scripted",
+        "spacemouse",
+    ]
     keyboard = make_device("keyboard", step_m=0.02)
     assert isinstance(keyboard, KeyboardTeleop) and not keyboard.connected
     assert keyboard.step_m == 0.02
@@ -223,7 +230,7 @@ def test_registry_makes_every_device_by_name(reach_env: object) -> None:
 @pytest.mark.parametrize(
     ("name", "kwargs", "match"),
     [
-        ("joystick", {}, "known: gamepad, keyboard, leader_arm, scripted, spacemouse"),
+        ("joystick", {}, "known: aloha_leaders, gamepad, keyboard, leader_arm, scripted"),
         ("keyboard", {"speed": 2}, "bad arguments"),
         ("scripted", {}, "env="),
         ("keyboard", {"step_m": 0.0}, "step_m"),

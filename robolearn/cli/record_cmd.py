@@ -31,13 +31,17 @@ class RecordConfig:
     """Task to record in."""
     robot: str | None = None
     """Record on a robot from drivers.registry instead of the simulated task: franka,
-    franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...) or virtual:<arm>."""
+    franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...), aloha or virtual:<arm>."""
     robot_option: list[str] = field(default_factory=list)
     """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
-    teleop: Literal["scripted", "keyboard", "spacemouse", "gamepad", "leader_arm"] = "scripted"
-    """Where actions come from (leader_arm: a Dynamixel leader mirrored onto the robot)."""
+    teleop: Literal[
+        "scripted", "keyboard", "spacemouse", "gamepad", "leader_arm", "aloha_leaders"
+    ] = "scripted"
+    """Where actions come from (leader_arm: a Dynamixel leader mirrored onto the robot;
+    aloha_leaders: ALOHA's two leaders mirrored onto --robot aloha)."""
     teleop_option: list[str] = field(default_factory=list)
-    """Device options as KEY=VALUE, e.g. leader=koch-leader port=/dev/ttyUSB1."""
+    """Device options as KEY=VALUE, e.g. leader=koch-leader port=/dev/ttyUSB1, or
+    left_port=... right_port=... calibration_dir=... for aloha_leaders."""
     control_mode: Literal["joint_position", "ee_delta"] = "joint_position"
     """--robot only: the action space recorded (joint targets, or EE deltas if the driver
     has them)."""
@@ -75,7 +79,8 @@ class RecordConfig:
         if self.robot is not None and self.teleop == "scripted":
             raise ConfigError(
                 f"--robot {self.robot}: scripted experts exist only for the simulated tasks; "
-                "choose a device with --teleop (leader_arm, spacemouse, gamepad, keyboard)"
+                "choose a device with --teleop (leader_arm, aloha_leaders, spacemouse, gamepad, "
+                "keyboard)"
             )
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pick one")
@@ -207,7 +212,7 @@ def _source(cfg: RecordConfig, env: Any) -> Iterator[Any]:
     from teleop.registry import make_device
 
     options: dict[str, Any] = dict(parse_options(cfg.teleop_option))
-    if cfg.teleop == "leader_arm":
+    if cfg.teleop in ("leader_arm", "aloha_leaders"):
         options.setdefault("follower_spec", env.unwrapped.driver.spec)
     with make_device(cfg.teleop, **options) as device:
         yield TeleopActionSource.for_env(device, env.unwrapped)

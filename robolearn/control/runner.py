@@ -91,6 +91,9 @@ class EpisodeLog:
     """Wall time from the observation behind the tick's action to its command (NaN: none)."""
     success: bool = False
     error: str | None = None
+    has_gripper: bool = True
+    """Whether the robot has a gripper beside its joints (ALOHA's grippers are joints): the
+    dataset's state and action then end with the gripper width."""
     timing: dict[str, Any] = field(default_factory=dict)
     safety_counts: dict[str, int] = field(default_factory=dict)
 
@@ -119,10 +122,11 @@ class EpisodeLog:
         from robolearn.data.features import Feature
 
         dof, width = len(self.q[0]), int(np.asarray(self.action[0]).size)
+        size = dof + int(self.has_gripper)
         return {
-            "observation.state": Feature("float32", (dof + 1,)),
+            "observation.state": Feature("float32", (size,)),
             "observation.ee_pos": Feature("float32", (3,)),
-            "action": Feature("float32", (dof + 1,)),
+            "action": Feature("float32", (size,)),
             "policy.action": Feature("float32", (width,)),
             "policy.action_valid": Feature("bool", (1,)),
             "control.latency_s": Feature("float32", (1,)),
@@ -141,6 +145,8 @@ class EpisodeLog:
         sent_grip = np.where(
             np.isnan(arrays["sent_gripper_width"]), grip, arrays["sent_gripper_width"]
         )
+        if not self.has_gripper:
+            grip, sent_grip = np.zeros((len(q), 0)), np.zeros((len(q), 0))
         action = arrays["action"].reshape(len(q), -1)
         valid = np.isfinite(action).all(axis=1)
         latency = np.nan_to_num(arrays["latency_s"], nan=-1.0)
@@ -219,7 +225,7 @@ class EpisodeRunner:
     def run_episode(self) -> EpisodeLog:
         """One episode from the robot's current state. Re-raises a policy failure after
         holding the robot; the log of the ticks before it is kept in ``self.last_log``."""
-        self.last_log = episode = EpisodeLog()
+        self.last_log = episode = EpisodeLog(has_gripper=self.io.driver.spec.gripper is not None)
         self._start_episode()
         try:
             for _ in range(self.cfg.max_ticks):
