@@ -5,6 +5,7 @@ record → train → eval run through the CLI. Plus the training loop's bad-inpu
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +345,33 @@ def test_deploy_runs_a_saved_policy(backend: str, lift_data: Path, tmp_path: Pat
     assert log.column("action").shape == (20, 8)  # joint targets sent + gripper width
     if backend == "sync":  # an asynchronous worker may not keep up with a sim stepped flat out
         assert log.column("policy.action_valid").all()
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch(lift_data: Path, tmp_path: Path) -> None:
+    """The multi-GPU path (`accelerate launch --multi_gpu`, DDP), here 2 CPU processes (gloo):
+    one log, one checkpoint, and a policy that loads."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    launch += ["--num_processes", "2"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    train_args = ["train", "--dataset", str(lift_data), "--out", str(run), "--policy", "bc"]
+    train_args += ["--steps", "6", "--batch-size", "8", "--save-every", "3", "--log-every", "2"]
+    train_args += ["--no-progress"]
+    done = subprocess.run(
+        [*launch, "-m", "robolearn.cli.main", *train_args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("trained 6 steps on 2 processes") == 1, done.stdout
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    steps = [row["step"] for row in log]
+    assert steps == sorted(set(steps)) and steps[-1] == 6, "one process logs"
+    policy = load_policy(run / "checkpoints" / "last")
+    assert all(torch.isfinite(p).all() for p in policy.parameters())

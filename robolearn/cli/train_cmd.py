@@ -16,8 +16,11 @@ def run(cfg: TrainConfig) -> int:
     from robolearn.train import train
 
     result = train(cfg)
+    if not result.main_process:
+        return 0
+    on = f" on {result.processes} processes" if result.processes > 1 else ""
     print(
-        f"trained {result.steps} steps in {result.seconds:.0f} s "
+        f"trained {result.steps} steps{on} in {result.seconds:.0f} s "
         f"({result.samples_per_s:.0f} samples/s), final loss {result.final_loss:.4f}; "
         f"checkpoint {result.checkpoint}"
     )

@@ -47,6 +47,11 @@ class TrainResult:
     final_loss: float
     seconds: float
     samples_per_s: float
+    """Training samples per second over every process of the run."""
+    processes: int = 1
+    """Processes that trained together (``accelerate launch --num_processes N``)."""
+    main_process: bool = True
+    """Whether this is the run's main process (the one that saves and logs)."""
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -225,6 +230,9 @@ class _Trainer:
     def _batches(self) -> Iterator[dict[str, Any]]:
         generator = torch.Generator().manual_seed(self.cfg.seed + self.step)
         if isinstance(self.data, InMemoryWindows):
+            # Each process of a multi-GPU run draws its own batches (process 0 as a single
+            # one); a prepared DataLoader below shards by process itself.
+            generator.manual_seed(self.cfg.seed + self.step + 1_000_003 * self.acc.process_index)
             if len(self.data) < self.cfg.batch_size:
                 raise ConfigError(
                     f"the dataset has {len(self.data)} windows, fewer than --batch-size "
@@ -269,13 +277,15 @@ class _Trainer:
             if self.writer is not None:
                 self.writer.close()
         seconds = time.perf_counter() - t0
-        done = self.step - start
+        done, processes = self.step - start, self.acc.num_processes
         return TrainResult(
             checkpoint=self.run_dir / "checkpoints" / LAST,
             steps=self.step,
             final_loss=self.last_loss,
             seconds=seconds,
-            samples_per_s=done * self.cfg.batch_size / max(seconds, 1e-9),
+            samples_per_s=done * self.cfg.batch_size * processes / max(seconds, 1e-9),
+            processes=processes,
+            main_process=self.acc.is_main_process,
         )
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, float]:
@@ -321,6 +331,8 @@ class _Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
         if self.step % self.cfg.log_every and self.step != self.cfg.steps:
+            return
+        if not self.acc.is_main_process:
             return
         if self.writer is not None:
             for key, value in metrics.items():
