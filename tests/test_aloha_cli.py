@@ -84,27 +84,7 @@ def test_record_aloha_with_its_two_leaders(aloha: Aloha, tmp_path: Path) -> None
     handle_ticks = CENTER_TICKS - 1024 + RIGHT_HANDLE_FRACTION * 2048
     aloha.buses["aloha-right-leader"].move_by_hand({HANDLE_ID: handle_ticks})
     out = tmp_path / "data"
-    status = main(
-        [
-            "record",
-            "--robot",
-            "aloha",
-            "--robot-option",
-            *aloha.robot_options(),
-            "--teleop",
-            "aloha_leaders",
-            "--teleop-option",
-            *aloha.teleop_options(),
-            "--episodes",
-            "2",
-            "--seconds",
-            "1",
-            "--hz",
-            str(HZ),
-            "--out",
-            str(out),
-        ]
-    )
+    status = _record(aloha, aloha.teleop_options(), "--episodes", "2", "--seconds", "1", out=out)
     assert status == 0
     reader = DatasetReader(out)
     assert reader.num_episodes == 2 and reader.episode_length(0) == HZ
@@ -185,28 +165,17 @@ def test_deploy_a_policy_on_aloha(aloha: Aloha, tmp_path: Path) -> None:
         np.testing.assert_allclose(log.episode(0)["action"], sent, atol=1e-6)
 
 
+def _record(aloha: Aloha, teleop_options: list[str], *args: str, out: Path) -> int:
+    """``record --robot aloha --teleop aloha_leaders`` with these device options."""
+    robot = ["--robot", "aloha", "--robot-option", *aloha.robot_options()]
+    device = ["--teleop", "aloha_leaders", "--teleop-option", *teleop_options]
+    return main(["record", *robot, *device, "--hz", str(HZ), *args, "--out", str(out)])
+
+
 def _record_with_teleop_options(tmp_path: Path, aloha: Aloha, teleop_options: list[str]) -> int:
-    """``record --robot aloha --teleop aloha_leaders`` with these device options (0.2 s)."""
-    return main(
-        [
-            "record",
-            "--robot",
-            "aloha",
-            "--robot-option",
-            *aloha.robot_options(),
-            "--teleop",
-            "aloha_leaders",
-            "--teleop-option",
-            *teleop_options,
-            "--episodes",
-            "1",
-            "--seconds",
-            "0.2",
-            "--overwrite",
-            "--out",
-            str(tmp_path / "bad"),
-        ]
-    )
+    """One 0.2-s episode with these device options (for the error cases)."""
+    args = ("--episodes", "1", "--seconds", "0.2", "--overwrite")
+    return _record(aloha, teleop_options, *args, out=tmp_path / "bad")
 
 
 def test_missing_calibration_and_wrong_port_are_one_line_errors(
