@@ -62,6 +62,8 @@ CASES: dict[str, dict[str, Any]] = {
 }
 """What each case trains; steps are sized for a 2-core CPU (see the README notes)."""
 
+COMMAND = "python -m benchmarks.policy_quality --cases <case> [--steps N] --threads T"
+"""The command line, in general (each row keeps its own)."""
 OUT = ROOT / "out" / "policy_quality"
 """Datasets, runs and eval reports (gitignored)."""
 
@@ -150,6 +152,10 @@ def _table(rows: list[dict[str, Any]], command: str) -> str:
             f"{r['successes']}/{r['episodes']} | {100 * lo:.0f}–{100 * hi:.0f} % | "
             f"≥ {100 * r['target']:.0f} % {met} |"
         )
+    lines += ["", "Commands, per row:"]
+    for r in rows:
+        fallback = f"{command.split(' --cases')[0]} --cases {r['case']} --steps {r['steps']}"
+        lines.append(f"- {r['case']}: `{r.get('command', fallback + ' --threads 1')}`")
     return "\n".join(lines)
 
 
@@ -160,9 +166,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override every case's steps")
     parser.add_argument("--eval-episodes", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--report", action="store_true", help="re-render the README table only")
     args = parser.parse_args()
+    if args.report:
+        results_file = RESULTS / "policy_quality.json"
+        rows = json.loads(results_file.read_text())["rows"] if results_file.exists() else []
+        write_results("policy_quality", {"rows": rows}, _table(rows, COMMAND))
+        return
     for name in args.cases:
         row = run_case(name, args.demos, args.steps, args.eval_episodes, args.threads)
+        row["command"] = (
+            f"python -m benchmarks.policy_quality --cases {name} --demos {args.demos} "
+            f"--steps {row['steps']} --threads {args.threads}"
+        )
         print(json.dumps(row), flush=True)
         add_row(row)
 
@@ -173,8 +189,7 @@ def add_row(row: dict[str, Any]) -> None:
     results_file = RESULTS / "policy_quality.json"
     done = json.loads(results_file.read_text())["rows"] if results_file.exists() else []
     done = sorted([r for r in done if r["case"] != row["case"]] + [row], key=lambda r: r["case"])
-    command = "python -m benchmarks.policy_quality --cases <case> [--steps N] --threads 1"
-    write_results("policy_quality", {"rows": done}, _table(done, command))
+    write_results("policy_quality", {"rows": done}, _table(done, COMMAND))
 
 
 if __name__ == "__main__":
