@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -93,6 +93,8 @@ class ACTConfig(PolicyConfig):
     """Train as a CVAE (False: plain transformer regression, the latent token stays 0)."""
     latent_dim: int = 32
     kl_weight: float = 10.0
+    reconstruction_loss: Literal["l1", "mse"] = "l1"
+    """Loss between predicted and demonstrated chunks: the paper's L1, or squared error."""
     temporal_ensemble_coeff: float | None = 0.01
     """k of the exponential ensemble weights ``exp(-k·i)`` (i = 0 the oldest chunk); None:
     plain chunking with ``n_action_steps``."""
@@ -400,7 +402,8 @@ class ACTPolicy(Policy):
     # -- training ------------------------------------------------------------------------
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """L1 over the chunk's real steps + ``kl_weight`` · KL(posterior ‖ N(0, I))."""
+        """Reconstruction (L1, or squared error) over the chunk's real steps + ``kl_weight`` ·
+        KL(posterior ‖ N(0, I))."""
         data = self.normalize_inputs(batch)
         actions = data.pop(ACTION)  # (B, H, A)
         frame = {k: v[:, -1] for k, v in data.items()}  # (B, *shape)
@@ -409,9 +412,14 @@ class ACTPolicy(Policy):
             is_pad = torch.zeros(actions.shape[:2], dtype=torch.bool, device=actions.device)
         latent, kl = self._posterior_sample(frame, actions, is_pad.bool())
         pred = self.predict_actions(frame, latent, self._generator)
-        l1 = masked_mean(F.l1_loss(pred, actions, reduction="none").mean(-1), is_pad)
-        loss = l1 + self.config.kl_weight * kl
-        metrics = {"loss": float(loss.detach()), "l1": float(l1.detach()), "kl": float(kl.detach())}
+        error = F.l1_loss if self.config.reconstruction_loss == "l1" else F.mse_loss
+        recon = masked_mean(error(pred, actions, reduction="none").mean(-1), is_pad)
+        loss = recon + self.config.kl_weight * kl
+        metrics = {
+            "loss": float(loss.detach()),
+            self.config.reconstruction_loss: float(recon.detach()),
+            "kl": float(kl.detach()),
+        }
         return loss, metrics
 
     def _posterior_sample(

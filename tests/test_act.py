@@ -151,6 +151,22 @@ def test_state_only_shapes_and_loss_terms() -> None:
     assert policy.act(_obs(config, 1)).shape == (A,)
 
 
+def test_squared_error_reconstruction_option() -> None:
+    """``reconstruction_loss="mse"``: the same network and batch, squared error in place of L1."""
+    l1_policy = _policy(_state_config())
+    mse_policy = _policy(_state_config(reconstruction_loss="mse"))
+    mse_policy.load_state_dict(l1_policy.state_dict())
+    batch = _batch(_state_config())
+    for policy in (l1_policy, mse_policy):  # no dropout, the same posterior noise in both
+        policy.eval()
+        policy.reset(seed=0)
+    _, l1 = l1_policy(batch)
+    _, mse = mse_policy(batch)
+    assert set(mse) == {"loss", "mse", "kl"} and mse["kl"] == pytest.approx(l1["kl"])
+    assert mse["loss"] == pytest.approx(mse["mse"] + 10.0 * mse["kl"], rel=1e-5)
+    assert mse["mse"] != pytest.approx(l1["l1"])
+
+
 def test_camera_and_state_shapes_and_tokens() -> None:
     config = _camera_config()
     policy = _policy(config)

@@ -127,6 +127,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "n_encoder_layers": 2,
             "n_vae_encoder_layers": 2,
             "dropout": 0.1,
+            "reconstruction_loss": "mse",
         },
         "train": {"batch_size": 64, "lr": 3e-4, "warmup_steps": 200, "weight_decay": 1e-4},
     },
