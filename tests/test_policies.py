@@ -18,7 +18,8 @@ from policies.base import Policy, check_policy_spec
 from robolearn.cli.main import main
 from robolearn.data.reader import DatasetReader
 from robolearn.train import TrainConfig, TrainingError, train
-from robolearn.train.loop import policy_config_for, training_windows
+from robolearn.train.config import PRESETS
+from robolearn.train.loop import policy_config_for, resolve_preset, training_windows
 from robolearn.types import ConfigError
 
 TINY: dict[str, dict[str, Any]] = {
@@ -375,3 +376,16 @@ def test_two_processes_under_accelerate_launch(lift_data: Path, tmp_path: Path) 
     assert steps == sorted(set(steps)) and steps[-1] == 6, "one process logs"
     policy = load_policy(run / "checkpoints" / "last")
     assert all(torch.isfinite(p).all() for p in policy.parameters())
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_training_preset_makes_its_policy(
+    preset: str, lift_data: Path, tmp_path: Path
+) -> None:
+    """Each named preset's options are valid for the policy it is for (named last in it)."""
+    name = preset.rsplit("-", 1)[-1]
+    cfg = resolve_preset(TrainConfig(dataset=lift_data, out=tmp_path, policy=name, preset=preset))
+    reader = DatasetReader(lift_data)
+    policy = make_policy(name, policy_config_for(cfg, reader), reader.stats)
+    for key, value in PRESETS[preset]["policy"].items():
+        assert getattr(policy.config, key) == value or isinstance(value, dict)
