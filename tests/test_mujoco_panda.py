@@ -261,3 +261,25 @@ def test_undeclared_modes_are_refused_before_the_driver_sees_them() -> None:
         driver.wait(0.25)
         np.testing.assert_allclose(driver.read().q, start.q, atol=1e-3)
         assert driver.read().gripper_width == pytest.approx(start.gripper_width, abs=1e-3)
+
+
+def test_torch_compiler_stack_imports_after_rendering() -> None:
+    """Rendering first, then importing diffusers (which imports torch._dynamo and Triton) in
+    the same process: Mesa's and Triton's LLVMs used to collide there (a segfault in eval
+    workers of image Diffusion Policies). A fresh process, so the order is the one under test."""
+    import subprocess
+    import sys
+
+    script = (
+        "import envs\n"
+        "env = envs.make('robolearn/FrankaLift-v0', obs_mode='image', cameras=('front',),"
+        " image_size=(32, 32))\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "assert obs['front_rgb'].std() > 0\n"
+        "import diffusers  # noqa\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

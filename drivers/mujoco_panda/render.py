@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -88,7 +89,19 @@ class CameraRenderer:
         return images, depths
 
 
+def _load_triton_before_mesa() -> None:
+    """Load Triton's native library (shipped with CUDA builds of torch) if it is installed.
+
+    Mesa's software renderer and Triton each carry their own LLVM. Loading Triton after an
+    EGL context exists crashes the process (a segfault in ``import triton``, which happens
+    the first time torch._dynamo is imported, e.g. by diffusers); loaded in the other order
+    both work. Rendering processes therefore load Triton first (~0.2 s, once)."""
+    with contextlib.suppress(ImportError):
+        import triton._C.libtriton  # noqa: F401
+
+
 def _make_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Renderer:
+    _load_triton_before_mesa()
     try:
         return mujoco.Renderer(model, height=height, width=width)
     except Exception as exc:  # GL context creation raises many different types
