@@ -131,26 +131,9 @@ def test_deploy_a_policy_on_aloha(aloha: Aloha, tmp_path: Path) -> None:
     inside the followers' limits (grippers as opening fractions in [0, 1])."""
     folder, spec = _policy_folder(tmp_path / "policy", aloha)
     out = tmp_path / "deploy"
-    status = main(
-        [
-            "deploy",
-            "--robot",
-            "aloha",
-            "--robot-option",
-            *aloha.robot_options(),
-            "--policy",
-            str(folder),
-            "--episodes",
-            "1",
-            "--seconds",
-            "1",
-            "--backend",
-            "sync",
-            "--no-keyboard-estop",
-            "--out",
-            str(out),
-        ]
-    )
+    robot = ["--robot", "aloha", "--robot-option", *aloha.robot_options()]
+    run = ["--episodes", "1", "--seconds", "1", "--backend", "sync", "--no-keyboard-estop"]
+    status = main(["deploy", *robot, "--policy", str(folder), *run, "--out", str(out)])
     assert status == 0
     rows = json.loads((out / "summary.json").read_text())
     assert rows[0]["ticks"] == HZ and rows[0]["ticks_without_action"] == 0
