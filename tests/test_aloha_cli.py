@@ -19,13 +19,12 @@ from drivers.dynamixel.control_table import CENTER_TICKS, rad_to_ticks
 from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
 from drivers.registry import open_robot
 from envs.robot_env import RobotEnv
-from policies import make_policy
-from policies.bc import BCConfig
 from robolearn.cli.main import main
 from robolearn.data import DatasetReader
 from robolearn.types import ConfigError, DriverError, RobotSpec
 from teleop.leader_follower import BimanualLeaderFollower
 from teleop.registry import make_device
+from tests._robot_policies import tiny_bc_policy
 
 HZ = 20
 LEFT_WAIST_RAD = 0.3
@@ -101,29 +100,18 @@ def test_record_aloha_with_its_two_leaders(aloha: Aloha, tmp_path: Path) -> None
 
 
 def _policy_folder(folder: Path, aloha: Aloha) -> tuple[Path, RobotSpec]:
-    """A small untrained BC policy whose specs fit ALOHA (outputs near the middle of the
-    joint ranges: the statistics span them), and the followers' 14-DoF spec."""
+    """A small untrained BC policy whose specs fit ALOHA, and the followers' 14-DoF spec."""
     options = dict(item.split("=", 1) for item in aloha.robot_options())
     with open_robot("aloha", options) as driver:
         env = RobotEnv(driver, control_hz=HZ)
         try:
-            obs = env.observe()
+            assert env.action_space.shape == (14,)
+            saved = tiny_bc_policy(env, folder)
         finally:
             env.close()
-    state = np.concatenate([obs["qpos"], obs["gripper_width"]])  # (14,): no gripper width
-    assert state.shape == (14,) and env.action_space.shape == (14,)
-    low, high = env.action_space.low, env.action_space.high
-    stats: dict[str, dict[str, np.ndarray]] = {
-        "observation.state": {"min": state - 1.0, "max": state + 1.0},
-        "action": {"min": low * 0.1, "max": high * 0.1},
-    }
-    config = BCConfig(
-        input_features={"observation.state": [state.size]},
-        action_dim=int(low.size),
-        hidden=[16],
-        env={"kwargs": {"control_hz": float(HZ)}},
-    )
-    return make_policy("bc", config, stats).save(folder), driver.spec
+    features = json.loads((saved / "config.json").read_text())["config"]["input_features"]
+    assert features["observation.state"] == [14]  # qpos only: ALOHA's grippers are joints
+    return saved, driver.spec
 
 
 def test_deploy_a_policy_on_aloha(aloha: Aloha, tmp_path: Path) -> None:

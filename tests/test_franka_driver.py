@@ -49,6 +49,8 @@ from robolearn.types import (
 )
 from tests.driver_factories_franka import SIM_DYNAMICS_FACTOR, pooled_sim
 
+# franky-control and franky-sim are in the dev extra, so CI runs these tests; the skips only
+# spare a bare install (franky-control is also the optional `franka` extra).
 franky = pytest.importorskip("franky", reason="the Franka tests need franky-control")
 pytest.importorskip("franky_sim", reason="the Franka tests need franky-sim")
 

@@ -11,29 +11,9 @@ import pytest
 
 from drivers.registry import open_robot, robot_names
 from envs.robot_env import RobotEnv
-from policies import make_policy
-from policies.bc import BCConfig
 from robolearn.cli.main import main
 from robolearn.types import CommandError, ConfigError
-
-
-def _policy_for(env: RobotEnv, folder: Path) -> Path:
-    """A small untrained BC policy whose specs fit ``env`` (its outputs stay near the middle
-    of the joint ranges: the statistics span them)."""
-    obs = env.observe()
-    state = np.concatenate([obs["qpos"], obs["gripper_width"]])
-    low, high = env.action_space.low, env.action_space.high
-    stats = {
-        "observation.state": {"min": state - 1.0, "max": state + 1.0},
-        "action": {"min": low * 0.1, "max": high * 0.1},
-    }
-    config = BCConfig(
-        input_features={"observation.state": [state.size]},
-        action_dim=int(low.size),
-        hidden=[16],
-        env={"kwargs": {"control_hz": 20.0}},
-    )
-    return make_policy("bc", config, stats).save(folder)
+from tests._robot_policies import tiny_bc_policy
 
 
 def test_robot_env_maps_actions_and_observations() -> None:
@@ -77,7 +57,7 @@ def _deploy_on(robot: str, tmp_path: Path) -> Path:
     """``robolearn deploy --robot ROBOT`` for 1 s with a policy fitting the robot."""
     with open_robot(robot) as driver:
         env = RobotEnv(driver, control_hz=20)
-        folder = _policy_for(env, tmp_path / "policy")
+        folder = tiny_bc_policy(env, tmp_path / "policy")
         env.close()
     out = tmp_path / "deploy"
     status = main(
@@ -181,7 +161,7 @@ def test_eval_on_a_robot_asks_a_judge(tmp_path: Path, capsys: pytest.CaptureFixt
 
     with open_robot("virtual:koch-follower") as driver:
         env = RobotEnv(driver, control_hz=20)
-        folder = _policy_for(env, tmp_path / "policy")
+        folder = tiny_bc_policy(env, tmp_path / "policy")
         env.close()
     spec = EvalSpec(
         policy=str(folder),
