@@ -10,6 +10,7 @@ from the run folders (also from runs still going), so targets can train in separ
     python -m benchmarks.rl_targets --run reach_sac_her      # one target
     python -m benchmarks.rl_targets --report                 # JSON, plot, README block
     python -m benchmarks.rl_targets                          # every target, then the report
+    python -m benchmarks.rl_targets --final push_sac_her     # evaluate a run stopped early
 
 Writes ``benchmarks/results/rl_targets.json``, ``benchmarks/results/rl_targets.png`` and the
 README block ``bench:rl_targets`` (only where its markers exist; else the block is printed and
@@ -43,6 +44,8 @@ class Target:
     goal: float
     her: bool = False
     n_envs: int = 2
+    threads: int = 1
+    """Torch threads of the learner."""
     eval_every: int = 1000
     options: dict[str, Any] = field(default_factory=dict)
     """``--set`` options (SB3 algorithm arguments)."""
@@ -52,7 +55,7 @@ class Target:
         args = ["--algo", self.algo, "--env", self.env, "--steps", str(steps or self.steps)]
         args += ["--her"] if self.her else []
         args += ["--n-envs", str(self.n_envs), "--eval-every", str(self.eval_every)]
-        args += ["--threads", "1", "--out", str(out)]
+        args += ["--threads", str(self.threads), "--out", str(out)]
         if self.options:
             args += ["--set", *(f"{k}={json.dumps(v)}" for k, v in self.options.items())]
         return args
@@ -89,13 +92,16 @@ TARGETS = (
         "SAC+HER FrankaPush (sparse)",
         "sac",
         "robolearn/FrankaPush-v0",
-        steps=500_000,
+        steps=600_000,
         goal=0.80,
         her=True,
+        n_envs=1,  # in the learner's process: both cores go to the gradient steps
+        threads=2,
         eval_every=10_000,
         options={  # one gradient step per 2 env steps, as DDPG+HER's Fetch settings roughly
             "learning_rate": 1e-3,
             "tau": 0.05,
+            "train_freq": 2,
             "gradient_steps": 1,
             "policy_kwargs": {"net_arch": [256, 256, 256]},
         },
@@ -154,7 +160,7 @@ def read_run(target: Target, runs: Path) -> dict[str, Any] | None:
         "best_success": max(r["success_rate"] for r in rows),
         "first_step_at_goal": None if reached is None else reached["step"],
         "wall_s_at_goal": None if reached is None else reached["wall_s"],
-        "finished": final is not None,
+        "finished": rows[-1]["step"] >= int(config["steps"]),
         "final_eval": final,
     }
 
@@ -259,7 +265,18 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "rl_targets")
     parser.add_argument("--steps", type=int, default=None, help="override every target's steps")
     parser.add_argument("--final-episodes", type=int, default=100)
+    parser.add_argument(
+        "--final",
+        choices=sorted(BY_NAME),
+        action="append",
+        default=[],
+        help="only evaluate this run's checkpoints/last (e.g. of a run stopped early)",
+    )
     args = parser.parse_args()
+    for name in args.final:
+        print(name, final_eval(args.runs / name, args.final_episodes))
+    if args.final:
+        return
     names = [] if args.report else (args.run or [t.name for t in TARGETS])
     for name in names:
         t0 = time.perf_counter()

@@ -75,6 +75,8 @@ class Task:
     markers: ClassVar[tuple[Marker, ...]] = (Marker("goal"),)
     max_episode_steps: ClassVar[int] = 100
     success_threshold_m: ClassVar[float] = 0.05
+    home_q: ClassVar[FloatArray] = HOME_Q
+    """Joint positions each episode starts from (plus ±0.02 rad of noise per joint)."""
 
     def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
         """Place objects and sample the goal."""
@@ -158,7 +160,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
 
     def _make_observation_space(self) -> spaces.Dict:
-        self.driver.reset_robot(HOME_Q)
+        self.driver.reset_robot(self.task.home_q)
         self._task_state = self.task.reset(self.driver, np.random.default_rng(0))
         sample = self._observe()
         return spaces.Dict({k: _box_like(k, v) for k, v in sample.items()})
@@ -168,7 +170,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        q0 = HOME_Q + self.np_random.uniform(-0.02, 0.02, size=7)
+        q0 = self.task.home_q + self.np_random.uniform(-0.02, 0.02, size=7)
         self.driver.reset_robot(q0, gripper_width=MAX_GRIPPER_WIDTH)
         self._task_state = self.task.reset(self.driver, self.np_random)
         self.driver.set_marker("goal", self._task_state.goal)

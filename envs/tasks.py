@@ -24,6 +24,9 @@ LIFT_HEIGHT_M = 0.15
 OBJECT_X = (0.40, 0.60)
 OBJECT_Y = (-0.15, 0.15)
 MAX_CUBE_YAW = np.pi / 8
+PUSH_HOME_Q = np.array([0.0, 0.1476, 0.0, -2.3979, 0.0, 2.5456, 0.785398])
+"""Push's start: the hand pointing down 0.15 m above the table over the middle of the cube's
+area (end effector at (0.50, 0, 0.15)), as Fetch's and panda-gym's Push tasks start."""
 
 
 def _sample_xy(rng: np.random.Generator) -> FloatArray:
@@ -82,6 +85,7 @@ class PushTask(_CubeTask):
 
     name = "FrankaPush"
     max_episode_steps = 100
+    home_q = PUSH_HOME_Q
 
     def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
         start = self._place_cube(driver, rng)

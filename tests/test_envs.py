@@ -162,6 +162,20 @@ def test_time_limit_truncates() -> None:
     assert steps == env.spec.max_episode_steps
 
 
+@pytest.mark.parametrize(
+    ("env_id", "ee_start"),
+    [("FrankaPush-v0", (0.50, 0.0, 0.15)), ("FrankaLift-v0", (0.307, 0.0, 0.485))],
+)
+def test_episodes_start_from_the_task_home_pose(env_id: str, ee_start: tuple) -> None:
+    """Push starts with the hand low over the cube's area (as Fetch and panda-gym do); the
+    other tasks from the driver's home; both within the ±0.02 rad reset noise."""
+    env = envs.make(f"robolearn/{env_id}")
+    starts = np.array([env.reset(seed=seed)[0]["ee_pos"] for seed in range(5)])
+    env.close()
+    assert np.abs(starts - np.array(ee_start)).max() < 0.03
+    assert starts.std(axis=0).max() > 1e-4, "the reset noise still applies"
+
+
 def test_render_returns_a_frame() -> None:
     env = envs.make("robolearn/FrankaPush-v0", render_mode="rgb_array", render_size=(60, 80))
     env.reset(seed=0)
