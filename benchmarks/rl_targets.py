@@ -192,8 +192,8 @@ def plot(runs_data: list[dict[str, Any]], path: Path) -> None:
 def markdown(runs_data: list[dict[str, Any]]) -> str:
     """The README block."""
     lines = [
-        "Measured with `python -m benchmarks.rl_targets` on this 2-core CPU machine (shared, "
-        'torch with 1 thread). Success = `info["is_success"]` at the last step; the curve '
+        "Measured with `python -m benchmarks.rl_targets` on this 2-core CPU machine (torch "
+        'threads as in each command). Success = `info["is_success"]` at the last step; the curve '
         "evaluates 20 seeded episodes per point, *final* is `robolearn eval` of "
         "`checkpoints/last` over the episodes given. PPO rounds the steps up to whole "
         "rollouts (2048 env steps).",

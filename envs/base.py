@@ -77,6 +77,12 @@ class Task:
     success_threshold_m: ClassVar[float] = 0.05
     home_q: ClassVar[FloatArray] = HOME_Q
     """Joint positions each episode starts from (plus ±0.02 rad of noise per joint)."""
+    workspace_m: ClassVar[tuple[FloatArray, FloatArray]] = (
+        np.array([0.15, -0.6, 0.0]),
+        np.array([0.85, 0.6, 0.8]),
+    )
+    """Box (low, high corners) that end-effector actions keep the hand in: the table's top
+    and the control loop's default safety box."""
 
     def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
         """Place objects and sample the goal."""
@@ -291,9 +297,9 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     def _action_to_command(self, action: np.ndarray) -> Command:
         if self.control_mode in ("ee_delta", "ee_delta_pose"):
             width = (action[-1] + 1.0) / 2.0 * MAX_GRIPPER_WIDTH
-            dpos = action[:3] * self.max_ee_step_m
+            ee_pos, state_quat = self.driver.ee_pose()
+            dpos = self._keep_in_workspace(ee_pos, action[:3] * self.max_ee_step_m)
             if self.control_mode == "ee_delta":
-                state_quat = self.driver.ee_pose()[1]
                 drot = quat_error(self._ee_quat_ref, state_quat)
             else:
                 drot = action[3:6] * self.max_ee_rot_rad
@@ -312,6 +318,13 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         return Command(
             ControlMode.JOINT_TORQUE, joint_torque=action[:7], gripper_width=float(action[7])
         )
+
+    def _keep_in_workspace(self, ee_pos: FloatArray, dpos: FloatArray) -> FloatArray:
+        """``dpos`` shortened so that the target stays in the task's workspace box; a hand
+        already outside may move back in or stay, never further out."""
+        low, high = self.task.workspace_m
+        target = np.clip(ee_pos + dpos, np.minimum(low, ee_pos), np.maximum(high, ee_pos))
+        return target - ee_pos
 
     def _observe(self) -> dict[str, np.ndarray]:
         state = self.driver.read() if self._cameras else self.driver.read_proprio()

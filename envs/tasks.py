@@ -86,6 +86,8 @@ class PushTask(_CubeTask):
     name = "FrankaPush"
     max_episode_steps = 100
     home_q = PUSH_HOME_Q
+    workspace_m = (np.array([0.25, -0.35, 0.0]), np.array([0.75, 0.35, 0.3]))
+    """A tabletop task: the hand stays within 0.3 m of the table, around the cube's area."""
 
     def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
         start = self._place_cube(driver, rng)

@@ -176,6 +176,41 @@ def test_episodes_start_from_the_task_home_pose(env_id: str, ee_start: tuple) ->
     assert starts.std(axis=0).max() > 1e-4, "the reset noise still applies"
 
 
+@pytest.mark.parametrize(
+    ("env_id", "action", "axis", "bound"),
+    [
+        ("FrankaPush-v0", [0.0, 0.0, -1.0, 0.0], 2, (0.0, None)),
+        ("FrankaPush-v0", [0.0, 0.0, 1.0, 0.0], 2, (None, 0.3)),
+        ("FrankaPush-v0", [-1.0, 0.0, 0.0, 0.0], 0, (0.25, None)),
+        ("FrankaLift-v0", [0.0, 0.0, -1.0, 0.0], 2, (0.0, None)),
+        ("FrankaLift-v0", [0.0, 0.0, 1.0, 0.0], 2, (None, 0.8)),
+    ],
+)
+def test_ee_actions_keep_the_hand_in_the_task_workspace(
+    env_id: str, action: list, axis: int, bound: tuple
+) -> None:
+    env = envs.make(f"robolearn/{env_id}")
+    env.reset(seed=0)
+    path = np.array([env.step(np.array(action))[0]["ee_pos"][axis] for _ in range(40)])
+    env.close()
+    low, high = bound
+    if low is not None:
+        assert path.min() > low - 0.01 and path[-1] < low + 0.02, "stops at the lower face"
+    if high is not None:
+        assert path.max() < high + 0.01 and path[-1] > high - 0.02, "stops at the upper face"
+
+
+def test_hand_outside_the_workspace_is_not_pushed_further_out() -> None:
+    env = envs.make("robolearn/FrankaLift-v0").unwrapped
+    env.reset(seed=0)
+    outside = np.array([1.0, 0.0, 0.9])  # beyond x and z
+    dpos = env._keep_in_workspace(outside, np.array([0.05, 0.02, -0.03]))
+    np.testing.assert_allclose(dpos, [0.0, 0.02, -0.03])
+    dpos = env._keep_in_workspace(outside, np.array([-0.05, 0.0, 0.05]))
+    np.testing.assert_allclose(dpos, [-0.05, 0.0, 0.0])
+    env.close()
+
+
 def test_render_returns_a_frame() -> None:
     env = envs.make("robolearn/FrankaPush-v0", render_mode="rgb_array", render_size=(60, 80))
     env.reset(seed=0)
