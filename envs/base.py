@@ -36,6 +36,7 @@ from gymnasium import spaces
 
 from drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
 from drivers.mujoco_panda.model import Marker, SceneObject
+from robolearn.control.safety import SafetyConfig
 from robolearn.geometry import quat_error
 from robolearn.types import (
     Command,
@@ -78,11 +79,11 @@ class Task:
     home_q: ClassVar[FloatArray] = HOME_Q
     """Joint positions each episode starts from (plus ±0.02 rad of noise per joint)."""
     workspace_m: ClassVar[tuple[FloatArray, FloatArray]] = (
-        np.array([0.15, -0.6, 0.0]),
-        np.array([0.85, 0.6, 0.8]),
+        np.array(SafetyConfig.workspace_low_m),
+        np.array(SafetyConfig.workspace_high_m),
     )
-    """Box (low, high corners) that end-effector actions keep the hand in: the table's top
-    and the control loop's default safety box."""
+    """Box (low, high corners) that end-effector actions keep the hand in; by default the
+    control loop's safety box, whose floor is the table top."""
 
     def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
         """Place objects and sample the goal."""
