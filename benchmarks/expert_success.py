@@ -4,17 +4,18 @@ Success means ``info["is_success"]`` at the episode's last step (the task is sti
 the time limit ends). Writes ``benchmarks/results/expert_success.json`` and the README block
 ``bench:expert_success``.
 
-    python -m benchmarks.expert_success [--seeds 100]
+    python -m benchmarks.expert_success [--seeds 100] [--envs ID ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
 import envs
-from benchmarks._report import write_results
+from benchmarks._report import RESULTS, write_results
 
 MODES = ("ee_delta", "ee_delta_pose", "joint_position")
 
@@ -44,11 +45,27 @@ def success_rate(env_id: str, control_mode: str, seeds: int) -> dict[str, Any]:
     }
 
 
+def _kept_rows(measured: set[str], seeds: int) -> list[dict[str, Any]]:
+    """Stored rows of still-registered ids that were not measured now (same seed count)."""
+    path = RESULTS / "expert_success.json"
+    stored = json.loads(path.read_text())["rows"] if path.is_file() else []
+    registered = set(envs.registered_ids())
+    return [r for r in stored if r["env_id"] in registered - measured and r["seeds"] == seeds]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument(
+        "--envs",
+        nargs="+",
+        choices=envs.registered_ids(),
+        help="measure only these ids; the other rows are kept from the last results",
+    )
     args = parser.parse_args()
-    rows = [success_rate(e, m, args.seeds) for e in envs.registered_ids() for m in MODES]
+    ids = args.envs or envs.registered_ids()
+    rows = [success_rate(e, m, args.seeds) for e in ids for m in MODES]
+    rows = _kept_rows(set(ids), args.seeds) + rows
     lines = [
         f"Measured with `python -m benchmarks.expert_success --seeds {args.seeds}` "
         "(success = solved at the last step of the time limit; target ≥ 95 %).",

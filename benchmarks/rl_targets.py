@@ -14,7 +14,9 @@ from the run folders (also from runs still going), so targets can train in separ
 
 Writes ``benchmarks/results/rl_targets.json``, ``benchmarks/results/rl_targets.png`` and the
 README block ``bench:rl_targets`` (only where its markers exist; else the block is printed and
-saved to ``benchmarks/results/rl_targets.md``).
+saved to ``benchmarks/results/rl_targets.md``). A target whose run folder is absent keeps its
+row from the last ``rl_targets.json`` if that row was trained with the target's current
+command, so one target can be re-run on a fresh clone without losing the others.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ TARGETS = (
         "push_sac_her",
         "SAC+HER FrankaPush (sparse)",
         "sac",
-        "robolearn/FrankaPush-v0",
+        "robolearn/FrankaPush-v1",  # v1: the hand starts low over the cube, stays near the table
         steps=600_000,
         goal=0.80,
         her=True,
@@ -245,9 +247,29 @@ def _row(run: dict[str, Any]) -> str:
     )
 
 
+def stored_runs() -> dict[str, dict[str, Any]]:
+    """The rows of the last report (``rl_targets.json``) by target, for runs whose folders
+    are gone (a fresh clone keeps the figures, not the runs)."""
+    path = RESULTS / f"{NAME}.json"
+    rows = json.loads(path.read_text())["runs"] if path.is_file() else []
+    return {row["target"]: row for row in rows}
+
+
 def report(runs: Path) -> None:
-    """JSON, plot and README block from every run folder that exists."""
-    runs_data = [r for t in TARGETS if (r := read_run(t, runs)) is not None]
+    """JSON, plot and README block from every run folder that exists; a target without a
+    folder keeps its stored row when that row trained the target's current command."""
+    stored = stored_runs()
+    runs_data = []
+    for t in TARGETS:
+        run = read_run(t, runs)
+        if run is None and t.name in stored:
+            kept = stored[t.name]
+            same = kept["command"] == t.command(
+                Path("runs/rl_targets") / t.name, kept["planned_steps"]
+            )
+            run = kept if same else None
+        if run is not None:
+            runs_data.append(run)
     if not runs_data:
         raise SystemExit(f"no runs under {runs}; train one with --run NAME")
     plot(runs_data, RESULTS / f"{NAME}.png")

@@ -15,11 +15,11 @@ from robolearn.types import ConfigError
 NAMESPACE = "robolearn"
 
 
-def _entry_point(task_name: str, **kwargs: Any) -> gym.Env:
+def _entry_point(task_name: str, version: int = 0, **kwargs: Any) -> gym.Env:
     from envs.base import FrankaTaskEnv, GoalFrankaTaskEnv
     from envs.tasks import TASKS
 
-    task_cls = next(t for t in TASKS if t.name == task_name)
+    task_cls = next(t for t in TASKS if (t.name, t.version) == (task_name, version))
     env_cls = GoalFrankaTaskEnv if kwargs.get("goal_conditioned") else FrankaTaskEnv
     return env_cls(task_cls(), **kwargs)
 
@@ -28,12 +28,12 @@ def _register_all() -> None:
     from envs.tasks import TASKS
 
     for task_cls in TASKS:
-        env_id = f"{NAMESPACE}/{task_cls.name}-v0"
+        env_id = f"{NAMESPACE}/{task_cls.name}-v{task_cls.version}"
         if env_id not in gym.registry:
             gym.register(
                 env_id,
                 entry_point=f"{__name__}:_entry_point",
-                kwargs={"task_name": task_cls.name},
+                kwargs={"task_name": task_cls.name, "version": task_cls.version},
                 max_episode_steps=task_cls.max_episode_steps,
             )
 

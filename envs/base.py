@@ -36,7 +36,6 @@ from gymnasium import spaces
 
 from drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
 from drivers.mujoco_panda.model import Marker, SceneObject
-from robolearn.control.safety import SafetyConfig
 from robolearn.geometry import quat_error
 from robolearn.types import (
     Command,
@@ -76,14 +75,14 @@ class Task:
     markers: ClassVar[tuple[Marker, ...]] = (Marker("goal"),)
     max_episode_steps: ClassVar[int] = 100
     success_threshold_m: ClassVar[float] = 0.05
+    version: ClassVar[int] = 0
+    """The ``-v<k>`` of the registered id; a released version is frozen, a change makes a
+    subclass with ``version + 1``."""
     home_q: ClassVar[FloatArray] = HOME_Q
     """Joint positions each episode starts from (plus ±0.02 rad of noise per joint)."""
-    workspace_m: ClassVar[tuple[FloatArray, FloatArray]] = (
-        np.array(SafetyConfig.workspace_low_m),
-        np.array(SafetyConfig.workspace_high_m),
-    )
-    """Box (low, high corners) that end-effector actions keep the hand in; by default the
-    control loop's safety box, whose floor is the table top."""
+    workspace_m: ClassVar[tuple[FloatArray, FloatArray] | None] = None
+    """Box (low, high corners) that end-effector actions keep the hand in; None: no box in
+    the env (the v0 tasks; on a robot the control loop's safety box still applies)."""
 
     def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
         """Place objects and sample the goal."""
@@ -323,6 +322,8 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     def _keep_in_workspace(self, ee_pos: FloatArray, dpos: FloatArray) -> FloatArray:
         """``dpos`` shortened so that the target stays in the task's workspace box; a hand
         already outside may move back in or stay, never further out."""
+        if self.task.workspace_m is None:
+            return dpos
         low, high = self.task.workspace_m
         target = np.clip(ee_pos + dpos, np.minimum(low, ee_pos), np.maximum(high, ee_pos))
         return target - ee_pos

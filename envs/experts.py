@@ -221,7 +221,11 @@ def make_expert(env: gym.Env) -> ScriptedExpert:
     if not isinstance(unwrapped, FrankaTaskEnv):
         raise ConfigError(f"scripted experts drive robolearn Franka tasks, not {type(unwrapped)}")
     mapper = ActionMapper(unwrapped.control_mode, unwrapped.max_ee_step_m, unwrapped.max_ee_rot_rad)
-    return EXPERTS[type(unwrapped.task)](mapper, env=unwrapped)
+    task_cls = next((t for t in type(unwrapped.task).__mro__ if t in EXPERTS), None)  # v<k>
+    if task_cls is None:
+        known = ", ".join(t.name for t in EXPERTS)
+        raise ConfigError(f"no scripted expert for task {unwrapped.task.name!r}; known: {known}")
+    return EXPERTS[task_cls](mapper, env=unwrapped)
 
 
 def expert_for_task(

@@ -81,18 +81,31 @@ class _CubeTask(Task):
 
 
 class PushTask(_CubeTask):
-    """Slide the cube across the table to a goal on the table."""
+    """Slide the cube across the table to a goal on the table (v0: the hand starts at the
+    driver's home, 0.49 m above the table, and may go anywhere)."""
 
     name = "FrankaPush"
     max_episode_steps = 100
-    home_q = PUSH_HOME_Q
-    workspace_m = (np.array([0.25, -0.35, 0.0]), np.array([0.75, 0.35, 0.3]))
-    """A tabletop task: the hand stays within 0.3 m of the table, around the cube's area."""
 
     def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
         start = self._place_cube(driver, rng)
         goal = np.append(_sample_far_xy(rng, start[:2], 0.1), CUBE_HALF_M)
         return TaskState(goal=goal, object_start=start)
+
+
+class PushTaskV1(PushTask):
+    """Push v1: the hand starts low over the cube's area and stays near the table.
+
+    Same cube, goals and reward as v0. Starting 0.15 m above the middle of the cube's area
+    (as Fetch's and panda-gym's Push do) lets random exploration touch the cube; the box keeps
+    a learning agent from sending the hand off the table's edge. SAC+HER learns v1, not v0
+    (see the README's reinforcement-learning figures).
+    """
+
+    version = 1
+    home_q = PUSH_HOME_Q
+    workspace_m = (np.array([0.25, -0.35, 0.0]), np.array([0.75, 0.35, 0.3]))
+    """A tabletop task: the hand stays within 0.3 m of the table, around the cube's area."""
 
 
 class LiftTask(_CubeTask):
@@ -119,4 +132,5 @@ class PickPlaceTask(_CubeTask):
         return TaskState(goal=goal, object_start=start)
 
 
-TASKS: tuple[type[Task], ...] = (ReachTask, PushTask, LiftTask, PickPlaceTask)
+TASKS: tuple[type[Task], ...] = (ReachTask, PushTask, PushTaskV1, LiftTask, PickPlaceTask)
+"""Every registered task, one class per ``<name>-v<version>``."""

@@ -18,12 +18,13 @@ from envs.base import ActionError
 from robolearn.types import ConfigError
 
 IDS = envs.registered_ids()
+V0_IDS = ["FrankaReach-v0", "FrankaPush-v0", "FrankaLift-v0", "FrankaPickPlace-v0"]
 SMALL_IMAGES = {"obs_mode": "image", "image_size": (48, 64), "cameras": ("front", "wrist")}
 
 
-def test_registry_has_the_four_tasks() -> None:
+def test_registry_has_the_four_tasks_and_push_v1() -> None:
     names = {i.split("/")[1] for i in IDS}
-    assert {"FrankaReach-v0", "FrankaPush-v0", "FrankaLift-v0", "FrankaPickPlace-v0"} <= names
+    assert {*V0_IDS, "FrankaPush-v1"} <= names
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -162,34 +163,57 @@ def test_time_limit_truncates() -> None:
     assert steps == env.spec.max_episode_steps
 
 
-@pytest.mark.parametrize(
-    ("env_id", "ee_start"),
-    [("FrankaPush-v0", (0.50, 0.0, 0.15)), ("FrankaLift-v0", (0.307, 0.0, 0.485))],
-)
-def test_episodes_start_from_the_task_home_pose(env_id: str, ee_start: tuple) -> None:
-    """Push starts with the hand low over the cube's area (as Fetch and panda-gym do); the
-    other tasks from the driver's home; both within the ±0.02 rad reset noise."""
+V0_DOWN_UP = [[0.3051, -0.0046, 0.4899], [0.4597, -0.3059, 0.0042], [0.7462, 0.0981, 0.3998]]
+"""End-effector positions of :func:`_down_then_up` in every v0 task, from the v0 release
+(the tasks share the start pose and the hand goes where it is sent)."""
+
+
+def _down_then_up(env_id: str) -> np.ndarray:
+    """End-effector positions at reset (seed 3), after 25 steps down into the table and after
+    15 steps up and out: (3, 3)."""
     env = envs.make(f"robolearn/{env_id}")
+    points = [env.reset(seed=3)[0]["ee_pos"]]
+    for action, steps in (([0.3, -0.5, -1.0, 1.0], 25), ([1.0, 1.0, 1.0, -1.0], 15)):
+        for _ in range(steps):
+            obs, *_ = env.step(np.array(action))
+        points.append(obs["ee_pos"])
+    env.close()
+    return np.array(points)
+
+
+@pytest.mark.parametrize("env_id", V0_IDS)
+def test_released_versions_are_frozen(env_id: str) -> None:
+    """A released id keeps its start pose and dynamics (no workspace box in v0): the same
+    trajectory as when it was released."""
+    np.testing.assert_allclose(_down_then_up(env_id), V0_DOWN_UP, atol=2e-3)
+
+
+def test_push_v1_starts_low_and_stays_in_its_box() -> None:
+    """Push v1 starts with the hand 0.15 m above the middle of the cube's area (as Fetch and
+    panda-gym do); the same actions as the v0 trajectory stop at the table and at the box."""
+    down_up = _down_then_up("FrankaPush-v1")
+    np.testing.assert_allclose(down_up[0], [0.50, 0.0, 0.15], atol=0.01)
+    assert down_up[1, 2] > -0.005, "the hand stops at the table top"
+    assert 0.28 < down_up[2, 2] < 0.31 and down_up[2, 1] < 0.36, "and at the box's faces"
+    env = envs.make("robolearn/FrankaPush-v1")
     starts = np.array([env.reset(seed=seed)[0]["ee_pos"] for seed in range(5)])
     env.close()
-    assert np.abs(starts - np.array(ee_start)).max() < 0.03
-    assert starts.std(axis=0).max() > 1e-4, "the reset noise still applies"
+    assert 1e-4 < starts.std(axis=0).max() < 0.02, "the ±0.02 rad reset noise still applies"
 
 
 @pytest.mark.parametrize(
-    ("env_id", "action", "axis", "bound"),
+    ("action", "axis", "bound"),
     [
-        ("FrankaPush-v0", [0.0, 0.0, -1.0, 0.0], 2, (0.0, None)),
-        ("FrankaPush-v0", [0.0, 0.0, 1.0, 0.0], 2, (None, 0.3)),
-        ("FrankaPush-v0", [-1.0, 0.0, 0.0, 0.0], 0, (0.25, None)),
-        ("FrankaLift-v0", [0.0, 0.0, -1.0, 0.0], 2, (0.0, None)),
-        ("FrankaLift-v0", [0.0, 0.0, 1.0, 0.0], 2, (None, 0.8)),
+        ([0.0, 0.0, -1.0, 0.0], 2, (0.0, None)),
+        ([0.0, 0.0, 1.0, 0.0], 2, (None, 0.3)),
+        ([-1.0, 0.0, 0.0, 0.0], 0, (0.25, None)),
+        ([0.0, 1.0, 0.0, 0.0], 1, (None, 0.35)),
     ],
 )
-def test_ee_actions_keep_the_hand_in_the_task_workspace(
-    env_id: str, action: list, axis: int, bound: tuple
+def test_ee_actions_keep_the_hand_in_push_v1_workspace(
+    action: list, axis: int, bound: tuple
 ) -> None:
-    env = envs.make(f"robolearn/{env_id}")
+    env = envs.make("robolearn/FrankaPush-v1")
     env.reset(seed=0)
     path = np.array([env.step(np.array(action))[0]["ee_pos"][axis] for _ in range(40)])
     env.close()
@@ -201,9 +225,9 @@ def test_ee_actions_keep_the_hand_in_the_task_workspace(
 
 
 def test_hand_outside_the_workspace_is_not_pushed_further_out() -> None:
-    env = envs.make("robolearn/FrankaLift-v0").unwrapped
+    env = envs.make("robolearn/FrankaPush-v1").unwrapped
     env.reset(seed=0)
-    outside = np.array([1.0, 0.0, 0.9])  # beyond x and z
+    outside = np.array([0.9, 0.0, 0.5])  # beyond x and z
     dpos = env._keep_in_workspace(outside, np.array([0.05, 0.02, -0.03]))
     np.testing.assert_allclose(dpos, [0.0, 0.02, -0.03])
     dpos = env._keep_in_workspace(outside, np.array([-0.05, 0.0, 0.05]))
