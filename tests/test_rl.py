@@ -145,6 +145,32 @@ def test_sac_her_through_the_cli_then_robolearn_eval(
     assert summary["mean_reward"] == pytest.approx(final["mean_return"], abs=1e-9)
 
 
+def test_deploy_runs_an_sb3_checkpoint_like_any_policy(tmp_path: Path) -> None:
+    """`robolearn deploy --policy checkpoints/last` of an SB3 run: the rate loop, safety layer
+    and inference worker send the same actions as a plain rollout of the loaded policy."""
+    from robolearn.data.reader import DatasetReader
+
+    out = tmp_path / "run"
+    run_rl(_config(tmp_path, "sac", her=True, steps=200, eval_every=200, out=out))
+    last = out / "checkpoints" / "last"
+    deploy = ["deploy", "--policy", str(last), "--episodes", "1", "--seconds", "1"]
+    deploy += ["--backend", "sync", "--no-realtime", "--no-keyboard-estop"]
+    assert main([*deploy, "--out", str(tmp_path / "deploy")]) == 0
+    sent = DatasetReader(tmp_path / "deploy" / "dataset").column("policy.action")  # (20, 4)
+
+    policy = load_policy(last)
+    env = envs.make(REACH, **policy.config.env["kwargs"])
+    obs, _ = env.reset(seed=0)  # deploy's episode 0
+    policy.reset(seed=0)
+    expected = []
+    for _ in range(len(sent)):
+        expected.append(policy.act(policy_inputs(obs)))
+        obs, *_ = env.step(expected[-1])
+    env.close()
+    assert sent.shape == (20, 4)  # 1 s at the trained 20 Hz
+    np.testing.assert_allclose(sent, np.array(expected), atol=1e-6)
+
+
 @pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
 def test_exported_policy_acts_as_the_sb3_model(algo: str, tmp_path: Path) -> None:
     """Saved and loaded, the policy gives SB3's own deterministic ``predict`` actions."""
