@@ -117,6 +117,27 @@ def test_nan_policy_output_stops_and_holds(lift: Any) -> None:
     np.testing.assert_allclose(lift.driver.read_proprio().q, q0, atol=5e-3)
 
 
+def test_safety_counts_are_per_episode() -> None:
+    """Each episode's safety counts are its own ticks' interventions, not the layer's total
+    so far (an expert stepping 2.5 m/s at 50 Hz trips the EE step limit every episode)."""
+    env = envs.make("robolearn/FrankaLift-v0", control_hz=HZ, max_ee_step_m=0.05)
+    env.reset(seed=0)
+    fast = partial(expert_for_task, "FrankaLift", max_ee_step_m=0.05, chunk_horizon=H)
+    runner = _runner(env.unwrapped, fast, "sync", ticks=60)
+    try:
+        episodes = []
+        for seed in (0, 1):
+            env.reset(seed=seed)
+            episodes.append(runner.run_episode())
+    finally:
+        runner.inference.close()
+        env.close()
+    for episode in episodes:
+        per_tick = {k: sum(k in i for i in episode.interventions) for k in episode.safety_counts}
+        assert episode.safety_counts == per_tick
+        assert episode.safety_counts["ee_step"] > 0
+
+
 def test_mismatched_policy_is_refused() -> None:
     with pytest.raises(ConfigError, match="size 7"):
         check_action_shape((4,), (16, 7))

@@ -226,6 +226,7 @@ class EpisodeRunner:
         """One episode from the robot's current state. Re-raises a policy failure after
         holding the robot; the log of the ticks before it is kept in ``self.last_log``."""
         self.last_log = episode = EpisodeLog(has_gripper=self.io.driver.spec.gripper is not None)
+        counts_before = self.safety.counts  # the layer counts over its life; logs per episode
         self._start_episode()
         try:
             for _ in range(self.cfg.max_ticks):
@@ -236,7 +237,9 @@ class EpisodeRunner:
             raise
         finally:
             episode.timing = self.loop.stats.summary()
-            episode.safety_counts = self.safety.counts
+            episode.safety_counts = {
+                kind: n - counts_before.get(kind, 0) for kind, n in self.safety.counts.items()
+            }
         return episode
 
     def _start_episode(self) -> None:
