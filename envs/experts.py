@@ -221,11 +221,7 @@ def make_expert(env: gym.Env) -> ScriptedExpert:
     if not isinstance(unwrapped, FrankaTaskEnv):
         raise ConfigError(f"scripted experts drive robolearn Franka tasks, not {type(unwrapped)}")
     mapper = ActionMapper(unwrapped.control_mode, unwrapped.max_ee_step_m, unwrapped.max_ee_rot_rad)
-    task_cls = next((t for t in type(unwrapped.task).__mro__ if t in EXPERTS), None)  # v<k>
-    if task_cls is None:
-        known = ", ".join(t.name for t in EXPERTS)
-        raise ConfigError(f"no scripted expert for task {unwrapped.task.name!r}; known: {known}")
-    return EXPERTS[task_cls](mapper, env=unwrapped)
+    return _expert_class(unwrapped.task.name)(mapper, env=unwrapped)
 
 
 def expert_for_task(
@@ -236,9 +232,14 @@ def expert_for_task(
     chunk_horizon: int = 1,
 ) -> ScriptedExpert:
     """An env-free expert for ``task_name`` (e.g. "FrankaLift"): picklable, for worker processes."""
+    mapper = ActionMapper(control_mode, max_ee_step_m, max_ee_rot_rad)
+    return _expert_class(task_name)(mapper, chunk_horizon=chunk_horizon)
+
+
+def _expert_class(task_name: str) -> type[ScriptedExpert]:
+    """The expert of a task by name: every version of a task (``-v<k>``) shares it."""
     task_cls = next((t for t in EXPERTS if t.name == task_name), None)
     if task_cls is None:
         known = ", ".join(t.name for t in EXPERTS)
         raise ConfigError(f"no scripted expert for task {task_name!r}; known: {known}")
-    mapper = ActionMapper(control_mode, max_ee_step_m, max_ee_rot_rad)
-    return EXPERTS[task_cls](mapper, chunk_horizon=chunk_horizon)
+    return EXPERTS[task_cls]
