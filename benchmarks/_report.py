@@ -25,6 +25,12 @@ def machine() -> dict[str, Any]:
     }
 
 
+def stored(name: str, key: str = "rows") -> list[dict[str, Any]]:
+    """``benchmarks/results/<name>.json``'s ``key`` list as last written (empty if none)."""
+    path = RESULTS / f"{name}.json"
+    return list(json.loads(path.read_text())[key]) if path.is_file() else []
+
+
 def write_results(name: str, figures: dict[str, Any], markdown: str, readme: bool = True) -> Path:
     """Write ``benchmarks/results/<name>.json`` and replace the README block ``bench:<name>``."""
     RESULTS.mkdir(parents=True, exist_ok=True)

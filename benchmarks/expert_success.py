@@ -10,12 +10,11 @@ the time limit ends). Writes ``benchmarks/results/expert_success.json`` and the 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 import envs
-from benchmarks._report import RESULTS, write_results
+from benchmarks._report import stored, write_results
 
 MODES = ("ee_delta", "ee_delta_pose", "joint_position")
 
@@ -47,10 +46,9 @@ def success_rate(env_id: str, control_mode: str, seeds: int) -> dict[str, Any]:
 
 def _kept_rows(measured: set[str], seeds: int) -> list[dict[str, Any]]:
     """Stored rows of still-registered ids that were not measured now (same seed count)."""
-    path = RESULTS / "expert_success.json"
-    stored = json.loads(path.read_text())["rows"] if path.is_file() else []
     registered = set(envs.registered_ids())
-    return [r for r in stored if r["env_id"] in registered - measured and r["seeds"] == seeds]
+    rows = stored("expert_success")
+    return [r for r in rows if r["env_id"] in registered - measured and r["seeds"] == seeds]
 
 
 def main() -> None:

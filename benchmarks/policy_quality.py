@@ -20,7 +20,7 @@ import shutil
 import time
 from typing import Any
 
-from benchmarks._report import RESULTS, ROOT, machine, write_results
+from benchmarks._report import ROOT, machine, stored, write_results
 
 CASES: dict[str, dict[str, Any]] = {
     "dp_state_lift": {
@@ -169,8 +169,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="re-render the README table only")
     args = parser.parse_args()
     if args.report:
-        results_file = RESULTS / "policy_quality.json"
-        rows = json.loads(results_file.read_text())["rows"] if results_file.exists() else []
+        rows = stored("policy_quality")
         write_results("policy_quality", {"rows": rows}, _table(rows, COMMAND))
         return
     for name in args.cases:
@@ -186,8 +185,7 @@ def main() -> None:
 def add_row(row: dict[str, Any]) -> None:
     """Merge ``row`` into the results (read again now: cases may run in parallel processes)
     and rewrite the README table."""
-    results_file = RESULTS / "policy_quality.json"
-    done = json.loads(results_file.read_text())["rows"] if results_file.exists() else []
+    done = stored("policy_quality")
     done = sorted([r for r in done if r["case"] != row["case"]] + [row], key=lambda r: r["case"])
     write_results("policy_quality", {"rows": done}, _table(done, COMMAND))
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import RESULTS, ROOT, write_results
+from benchmarks._report import RESULTS, ROOT, stored, write_results
 
 NAME = "rl_targets"
 
@@ -155,7 +155,7 @@ def read_run(target: Target, runs: Path) -> dict[str, Any] | None:
         "title": target.title,
         "goal": target.goal,
         "planned_steps": int(config["steps"]),
-        "command": target.command(Path("runs/rl_targets") / target.name, int(config["steps"])),
+        "command": _command(target, int(config["steps"])),
         "curve": [{k: r[k] for k in ("step", "success_rate", "wall_s")} for r in rows],
         "last_step": rows[-1]["step"],
         "last_wall_s": rows[-1]["wall_s"],
@@ -247,12 +247,15 @@ def _row(run: dict[str, Any]) -> str:
     )
 
 
+def _command(target: Target, steps: int) -> str:
+    """The command as the README shows it (run folder relative to the repository)."""
+    return target.command(Path("runs/rl_targets") / target.name, steps)
+
+
 def stored_runs() -> dict[str, dict[str, Any]]:
     """The rows of the last report (``rl_targets.json``) by target, for runs whose folders
     are gone (a fresh clone keeps the figures, not the runs)."""
-    path = RESULTS / f"{NAME}.json"
-    rows = json.loads(path.read_text())["runs"] if path.is_file() else []
-    return {row["target"]: row for row in rows}
+    return {row["target"]: row for row in stored(NAME, "runs")}
 
 
 def report(runs: Path) -> None:
@@ -264,10 +267,7 @@ def report(runs: Path) -> None:
         run = read_run(t, runs)
         if run is None and t.name in stored:
             kept = stored[t.name]
-            same = kept["command"] == t.command(
-                Path("runs/rl_targets") / t.name, kept["planned_steps"]
-            )
-            run = kept if same else None
+            run = kept if kept["command"] == _command(t, kept["planned_steps"]) else None
         if run is not None:
             runs_data.append(run)
     if not runs_data:
