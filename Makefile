@@ -43,8 +43,9 @@ sysdeps:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml | $(BIN)/python sysdeps
-	$(BIN)/python -m pip install -e '.[dev]'
+# Everything (every hardware extra and the dev tools), with this machine's exact torch pair.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python sysdeps
+	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
 	touch $@
 
 demo: install
@@ -53,10 +54,13 @@ demo: install
 test: install
 	MUJOCO_GL=egl $(BIN)/python -m pytest -q
 
+# What CI checks before the tests: lint, format, types, and the layer contracts of
+# ARCHITECTURE.md ([tool.importlinter] in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m benchmarks.expert_success

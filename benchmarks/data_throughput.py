@@ -24,7 +24,7 @@ Writes ``benchmarks/results/data_throughput.json`` and the README block
 
 from __future__ import annotations
 
-from robolearn import _gl  # noqa: F401  (picks MUJOCO_GL=egl before mujoco is imported)
+from robolearn.core import _gl  # noqa: F401  (picks MUJOCO_GL=egl before mujoco is imported)
 
 # isort: split
 import argparse

@@ -11,7 +11,7 @@ README block ``bench:env_throughput``.
 
 from __future__ import annotations
 
-from robolearn import _gl  # noqa: F401  (picks MUJOCO_GL=egl before mujoco is imported)
+from robolearn.core import _gl  # noqa: F401  (picks MUJOCO_GL=egl before mujoco is imported)
 
 # isort: split
 import argparse
@@ -23,9 +23,9 @@ from typing import Any
 import mujoco
 import numpy as np
 
-import envs
 from benchmarks._report import write_results
-from envs.base import FrankaTaskEnv
+from robolearn import envs
+from robolearn.envs.base import FrankaTaskEnv
 
 
 @dataclass

@@ -13,8 +13,8 @@ import argparse
 import time
 from typing import Any
 
-import envs
 from benchmarks._report import stored, write_results
+from robolearn import envs
 
 MODES = ("ee_delta", "ee_delta_pose", "joint_position")
 

@@ -2,7 +2,7 @@
 
 A 50 Hz loop (:class:`robolearn.control.rate.RateLoop` on the wall clock, ``"skip"`` overrun
 policy) reads an observation every tick, asks for a new chunk every ``--replan`` ticks, and
-sends one action per tick from a :class:`robolearn.control.chunking.ChunkBlend` executor. The
+sends one action per tick from a :class:`robolearn.core.chunking.ChunkBlend` executor. The
 policy is diffusion-like: a 1-D conv U-Net denoiser (width 128, FiLM conditioning on an
 18-dim state) run for ``K`` denoising steps over a 16×7 chunk, random weights, torch on the
 CPU with one thread. Presets: ``light`` (``K = 4``), ``heavy`` (``K = 16``, longer than a
@@ -39,10 +39,10 @@ import torch
 from torch import nn
 
 from benchmarks._report import write_results
-from robolearn.control.chunking import ChunkBlend
 from robolearn.control.clock import WallClock
 from robolearn.control.inference import AsyncInference, Backend, Chunk
 from robolearn.control.rate import RateLoop
+from robolearn.core.chunking import ChunkBlend
 
 H, A, STATE_DIM = 16, 7, 18
 OBS_SPEC = {"state": ((STATE_DIM,), np.float32)}

@@ -59,12 +59,12 @@ import numpy as np
 import torch
 
 from benchmarks._report import RESULTS, ROOT, machine, write_results
-from policies.act import ACTConfig
-from policies.base import Policy, PolicyConfig, make_policy
-from policies.diffusion import DiffusionConfig
+from robolearn.core.types import ConfigError, RobolearnError
 from robolearn.perception import ImageAugment
+from robolearn.policies.act import ACTConfig
+from robolearn.policies.base import Policy, PolicyConfig, make_policy
+from robolearn.policies.diffusion import DiffusionConfig
 from robolearn.train.config import PRESETS
-from robolearn.types import ConfigError, RobolearnError
 
 LEROBOT_PY = ROOT / ".venv-lerobot" / "bin" / "python"
 LEROBOT_SIDE = ROOT / "benchmarks" / "lerobot_policy_side.py"

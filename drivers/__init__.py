@@ -1,3 +1,3 @@
-"""Robot drivers behind one contract (:class:`drivers.base.Driver`)."""
+"""Robot drivers behind one contract (:class:`robolearn.drivers.base.Driver`)."""
 
-from robolearn import _gl  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from robolearn.core import _gl  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)

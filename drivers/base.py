@@ -4,8 +4,8 @@ A driver exposes
 
 * ``spec``: joints and limits (SI), control modes, cameras with intrinsics, rates;
 * ``connect()`` / ``disconnect()``, also as a context manager;
-* ``read()`` → :class:`~robolearn.types.RobotState` (timestamped);
-* ``command(cmd)`` → the :class:`~robolearn.types.Command` actually applied;
+* ``read()`` → :class:`~robolearn.core.types.RobotState` (timestamped);
+* ``command(cmd)`` → the :class:`~robolearn.core.types.Command` actually applied;
 * a clock: ``now()``, ``wait(duration_s)`` and ``wait_until(t)``. In simulation waiting
   advances physics by that much simulated time; on hardware it waits wall time (sleep, then
   spin for the last stretch). Loops, tests and tools written against this clock run unchanged
@@ -18,8 +18,8 @@ import abc
 import time
 from types import TracebackType
 
-from robolearn.timing import precise_sleep_until
-from robolearn.types import Command, DriverError, RobotSpec, RobotState
+from robolearn.core.timing import precise_sleep_until
+from robolearn.core.types import Command, DriverError, RobotSpec, RobotState
 
 
 class Driver(abc.ABC):

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from robolearn.geometry import quat_error, quat_from_mat
-from robolearn.types import FloatArray
+from robolearn.core.geometry import quat_error, quat_from_mat
+from robolearn.core.types import FloatArray
 
 
 @dataclass(frozen=True)

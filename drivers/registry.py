@@ -30,13 +30,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from drivers.base import Driver
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
+from robolearn.drivers.base import Driver
 
 
 def robot_names() -> list[str]:
     """Every name ``open_robot`` accepts (``virtual:<arm>`` for each Dynamixel arm)."""
-    from drivers.dynamixel.configs import ARMS
+    from robolearn.drivers.dynamixel.configs import ARMS
 
     return ["franka", "franka-sim", "aloha", *ARMS, *(f"virtual:{a}" for a in ARMS)]
 
@@ -48,7 +48,7 @@ def open_robot(name: str, options: Mapping[str, str] | None = None) -> Iterator[
     if name == "franka":
         yield _franka(opts)
     elif name == "franka-sim":
-        from drivers.franka import FrankaDriver, FrankySim
+        from robolearn.drivers.franka import FrankaDriver, FrankySim
 
         with FrankySim() as sim:
             yield FrankaDriver(sim.driver_config())
@@ -62,7 +62,7 @@ def open_robot(name: str, options: Mapping[str, str] | None = None) -> Iterator[
 
 
 def _franka(opts: dict[str, str]) -> Driver:
-    from drivers.franka import FrankaConfig, FrankaDriver
+    from robolearn.drivers.franka import FrankaConfig, FrankaDriver
 
     if "host" not in opts:
         raise ConfigError("--robot franka needs --robot-option host=<FCI address, e.g. 172.16.0.2>")
@@ -70,8 +70,8 @@ def _franka(opts: dict[str, str]) -> Driver:
 
 
 def _dynamixel(name: str, opts: dict[str, str]) -> Driver:
-    from drivers.dynamixel.arm import DynamixelArm
-    from drivers.dynamixel.configs import ARMS, arm_config
+    from robolearn.drivers.dynamixel.arm import DynamixelArm
+    from robolearn.drivers.dynamixel.configs import ARMS, arm_config
 
     if name not in ARMS:
         raise ConfigError(f"unknown robot {name!r}; robots: {', '.join(robot_names())}")
@@ -87,9 +87,9 @@ def _dynamixel(name: str, opts: dict[str, str]) -> Driver:
 
 
 def _aloha(opts: dict[str, str]) -> Driver:
-    from drivers.dynamixel.arm import DynamixelArm
-    from drivers.dynamixel.bimanual import BimanualArm
-    from drivers.dynamixel.configs import ALOHA
+    from robolearn.drivers.dynamixel.arm import DynamixelArm
+    from robolearn.drivers.dynamixel.bimanual import BimanualArm
+    from robolearn.drivers.dynamixel.configs import ALOHA
 
     directory = Path(opts["calibration_dir"]) if "calibration_dir" in opts else None
     arms = [
@@ -119,11 +119,11 @@ def _camera(spec: str) -> Any:
         )
     height, width = _size(spec, size)
     if kind == "realsense":
-        from drivers.cameras.realsense import RealSenseCamera, RealSenseConfig
+        from robolearn.drivers.cameras.realsense import RealSenseCamera, RealSenseConfig
 
         config = RealSenseConfig(name=name, serial=source or None, width=width, height=height)
         return RealSenseCamera(config)
-    from drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
+    from robolearn.drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
 
     if not source:
         raise ConfigError(f"--camera {spec!r}: opencv needs a source (index, device or file)")
@@ -144,10 +144,10 @@ def _size(spec: str, size: str) -> tuple[int | None, int | None]:
 
 @contextlib.contextmanager
 def _virtual_arm(arm: str) -> Iterator[Driver]:
-    from drivers.dynamixel.arm import DynamixelArm
-    from drivers.dynamixel.calibration import symmetric_calibration
-    from drivers.dynamixel.configs import arm_config
-    from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+    from robolearn.drivers.dynamixel.arm import DynamixelArm
+    from robolearn.drivers.dynamixel.calibration import symmetric_calibration
+    from robolearn.drivers.dynamixel.configs import arm_config
+    from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
 
     config = arm_config(arm)
     with VirtualDynamixelBus(servos_for_arm(arm)) as port:

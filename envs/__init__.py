@@ -9,15 +9,15 @@ from typing import Any
 
 import gymnasium as gym
 
-from robolearn import _gl  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
-from robolearn.types import ConfigError
+from robolearn.core import _gl  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from robolearn.core.types import ConfigError
 
 NAMESPACE = "robolearn"
 
 
 def _entry_point(task_name: str, version: int = 0, **kwargs: Any) -> gym.Env:
-    from envs.base import FrankaTaskEnv, GoalFrankaTaskEnv
-    from envs.tasks import TASKS
+    from robolearn.envs.base import FrankaTaskEnv, GoalFrankaTaskEnv
+    from robolearn.envs.tasks import TASKS
 
     task_cls = next(t for t in TASKS if (t.name, t.version) == (task_name, version))
     env_cls = GoalFrankaTaskEnv if kwargs.get("goal_conditioned") else FrankaTaskEnv
@@ -25,7 +25,7 @@ def _entry_point(task_name: str, version: int = 0, **kwargs: Any) -> gym.Env:
 
 
 def _register_all() -> None:
-    from envs.tasks import TASKS
+    from robolearn.envs.tasks import TASKS
 
     for task_cls in TASKS:
         env_id = f"{NAMESPACE}/{task_cls.name}-v{task_cls.version}"
@@ -53,8 +53,8 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
 
 
 def make_expert(env: gym.Env) -> Any:
-    """The scripted expert of ``env``'s task (see :mod:`envs.experts`)."""
-    from envs.experts import make_expert as _make
+    """The scripted expert of ``env``'s task (see :mod:`robolearn.envs.experts`)."""
+    from robolearn.envs.experts import make_expert as _make
 
     return _make(env)
 

@@ -34,10 +34,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
-from drivers.mujoco_panda.model import Marker, SceneObject
-from robolearn.geometry import quat_error
-from robolearn.types import (
+from robolearn.core.geometry import quat_error
+from robolearn.core.types import (
     Command,
     CommandError,
     ConfigError,
@@ -45,6 +43,8 @@ from robolearn.types import (
     FloatArray,
     RobotState,
 )
+from robolearn.drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
+from robolearn.drivers.mujoco_panda.model import Marker, SceneObject
 
 ObsMode = Literal["state", "image"]
 EnvControlMode = Literal["ee_delta", "ee_delta_pose", "joint_position", "joint_torque"]
@@ -200,7 +200,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         if self.render_mode != "rgb_array":
             return None
         if self._frame_renderer is None:
-            from drivers.mujoco_panda.render import CameraRenderer
+            from robolearn.drivers.mujoco_panda.render import CameraRenderer
 
             h, w = self._render_size
             self._frame_renderer = CameraRenderer(self.driver.model, [CameraRequest("front", h, w)])

@@ -3,7 +3,8 @@
 An expert reads only the state observation (``ee_pos``, ``ee_quat``, ``qpos``,
 ``object_pos``, ``goal_pos``), so it runs anywhere a policy runs — in the env loop, or in a
 worker process behind the real-time control loop. Built from an env in image mode it falls
-back on the env's :meth:`~envs.base.FrankaTaskEnv.state_observation`. One expert serves every
+back on the env's :meth:`~robolearn.envs.base.FrankaTaskEnv.state_observation`. One expert serves
+every
 position-type control mode through :class:`ActionMapper`.
 """
 
@@ -15,10 +16,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.base import DOWN_QUAT, MAX_GRIPPER_WIDTH, FrankaTaskEnv
-from envs.tasks import CUBE_HALF_M, LiftTask, PickPlaceTask, PushTask, ReachTask, Task
-from robolearn.geometry import quat_error
-from robolearn.types import ConfigError, FloatArray
+from robolearn.core.geometry import quat_error
+from robolearn.core.types import ConfigError, FloatArray
+from robolearn.envs.base import DOWN_QUAT, MAX_GRIPPER_WIDTH, FrankaTaskEnv
+from robolearn.envs.tasks import CUBE_HALF_M, LiftTask, PickPlaceTask, PushTask, ReachTask, Task
 
 Obs = dict[str, np.ndarray]
 HOVER_M = 0.08  # height above the cube before descending
@@ -68,8 +69,13 @@ class ActionMapper:
 
     def _solver(self) -> Any:
         if self._ik is None:  # built lazily: a mapper may be pickled into a worker process
-            from drivers.kinematics import DifferentialIK
-            from drivers.mujoco_panda.model import ARM_JOINTS, EE_SITE, SceneConfig, build_model
+            from robolearn.drivers.kinematics import DifferentialIK
+            from robolearn.drivers.mujoco_panda.model import (
+                ARM_JOINTS,
+                EE_SITE,
+                SceneConfig,
+                build_model,
+            )
 
             self._ik = DifferentialIK(build_model(SceneConfig()), EE_SITE, ARM_JOINTS)
         return self._ik

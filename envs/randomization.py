@@ -41,9 +41,9 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from envs.base import FrankaTaskEnv
-from robolearn.geometry import quat_from_rotvec, quat_multiply
-from robolearn.types import Command, ConfigError, ControlMode, FloatArray
+from robolearn.core.geometry import quat_from_rotvec, quat_multiply
+from robolearn.core.types import Command, ConfigError, ControlMode, FloatArray
+from robolearn.envs.base import FrankaTaskEnv
 
 Range = tuple[float, float]
 GOAL_KEYS = frozenset({"achieved_goal", "desired_goal", "goal_pos"})

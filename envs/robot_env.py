@@ -25,8 +25,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from drivers.base import Driver
-from robolearn.types import Command, CommandError, ConfigError, ControlMode, RobotState
+from robolearn.core.types import Command, CommandError, ConfigError, ControlMode, RobotState
+from robolearn.drivers.base import Driver
 
 Obs = dict[str, np.ndarray]
 

@@ -12,11 +12,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from drivers.mujoco_panda import MujocoPandaDriver
-from drivers.mujoco_panda.model import SceneObject
-from envs.base import Task, TaskState
-from robolearn.geometry import yaw_quat
-from robolearn.types import FloatArray
+from robolearn.core.geometry import yaw_quat
+from robolearn.core.types import FloatArray
+from robolearn.drivers.mujoco_panda import MujocoPandaDriver
+from robolearn.drivers.mujoco_panda.model import SceneObject
+from robolearn.envs.base import Task, TaskState
 
 CUBE_HALF_M = 0.02
 CUBE = SceneObject("cube", half_extents=(CUBE_HALF_M,) * 3, mass=0.05)

@@ -1,11 +1,11 @@
 """Policies (behaviour cloning, Diffusion Policy, ACT, RL agents) behind one contract.
 
-See :mod:`policies.base` for the contract and the folder format::
+See :mod:`robolearn.policies.base` for the contract and the folder format::
 
-    from policies import available_policies, load_policy, make_policy
+    from robolearn.policies import available_policies, load_policy, make_policy
 """
 
-from policies.base import (
+from robolearn.policies.base import (
     POLICIES,
     Policy,
     PolicyConfig,

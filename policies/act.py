@@ -20,7 +20,7 @@ as in ACT). At inference ``z = 0`` (the prior mean) and dropout is off, so a chu
 deterministic function of the observation.
 
 ``act`` with ``temporal_ensemble_coeff`` set predicts a full chunk every tick and averages
-every chunk covering the tick with :class:`robolearn.control.chunking.TemporalEnsemble`
+every chunk covering the tick with :class:`robolearn.core.chunking.TemporalEnsemble`
 (exponential weights, oldest first); ``reset`` clears it. With ``temporal_ensemble_coeff``
 None, ``act`` executes the first ``n_action_steps`` rows of each chunk. ``predict_chunk``
 always returns the whole chunk (H, A) for runtimes that ensemble themselves.
@@ -44,9 +44,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from policies.base import ACTION, Batch, Obs, Policy, PolicyConfig, register_policy
-from policies.blocks import masked_mean
-from policies.transformer_blocks import (
+from robolearn.core.chunking import TemporalEnsemble
+from robolearn.core.stats import Stats
+from robolearn.core.types import ConfigError
+from robolearn.perception import ImageAugment, ObsEncoderConfig, ResNet18Config, ResNet18Encoder
+from robolearn.perception.encoders import RESNET18_CHANNELS, resnet18_feature_map_size
+from robolearn.perception.fusion import module_name
+from robolearn.policies.base import ACTION, Batch, Obs, Policy, PolicyConfig, register_policy
+from robolearn.policies.blocks import masked_mean
+from robolearn.policies.transformer_blocks import (
     ACTIVATIONS,
     Activation,
     TransformerDecoder,
@@ -55,12 +61,6 @@ from policies.transformer_blocks import (
     sinusoidal_table,
     xavier_init_,
 )
-from robolearn.control.chunking import TemporalEnsemble
-from robolearn.data.stats import Stats
-from robolearn.perception import ImageAugment, ObsEncoderConfig, ResNet18Config, ResNet18Encoder
-from robolearn.perception.encoders import RESNET18_CHANNELS, resnet18_feature_map_size
-from robolearn.perception.fusion import module_name
-from robolearn.types import ConfigError
 
 ACT_VISION_DEFAULTS: dict[str, Any] = {"augment": "none"}
 """``vision`` options where ACT's defaults differ from ObsEncoderConfig's (and

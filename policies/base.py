@@ -14,7 +14,8 @@ Observations
 ------------
 ``obs`` maps feature names to the *current* frame, unbatched: vectors ``(D,)`` float,
 camera images ``(H, W, 3)`` uint8 or ``(3, H, W)`` float in [0, 1]. Names are the dataset's
-(``observation.state``, ``observation.images.front``...); :func:`policies.env_io.policy_inputs`
+(``observation.state``, ``observation.images.front``...);
+:func:`robolearn.policies.env_io.policy_inputs`
 turns an env observation into them. A policy keeps the observation history it needs
 (``n_obs_steps``) itself; :meth:`Policy.reset` clears it. Normalization happens inside the
 policy with statistics stored in ``model.safetensors``, so a saved folder is self-contained.
@@ -45,9 +46,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from robolearn.data.normalize import Normalizer, NormMode
-from robolearn.data.stats import Stats
-from robolearn.types import ConfigError
+from robolearn.core.stats import Stats
+from robolearn.core.types import ConfigError
+from robolearn.perception.normalize import Normalizer, NormMode
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -434,5 +435,10 @@ def _import_builtin() -> None:
             importlib.import_module(module)
 
 
-BUILTIN_MODULES: list[str] = ["policies.bc", "policies.diffusion", "policies.act", "policies.sb3"]
+BUILTIN_MODULES: list[str] = [
+    "robolearn.policies.bc",
+    "robolearn.policies.diffusion",
+    "robolearn.policies.act",
+    "robolearn.policies.sb3",
+]
 """Modules imported on first registry use; each registers its policies."""

@@ -11,9 +11,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from policies.base import ACTION, Batch, Policy, PolicyConfig, register_policy
-from policies.blocks import build_obs_encoder, masked_mean, mlp
-from robolearn.data.stats import Stats
+from robolearn.core.stats import Stats
+from robolearn.policies.base import ACTION, Batch, Policy, PolicyConfig, register_policy
+from robolearn.policies.blocks import build_obs_encoder, masked_mean, mlp
 
 
 @dataclasses.dataclass

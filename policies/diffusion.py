@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
-from policies.base import ACTION, Batch, Policy, PolicyConfig, register_policy
-from policies.blocks import EMA, SinusoidalEmbedding, build_obs_encoder, masked_mean
-from robolearn.data.stats import Stats
-from robolearn.types import ConfigError
+from robolearn.core.stats import Stats
+from robolearn.core.types import ConfigError
+from robolearn.policies.base import ACTION, Batch, Policy, PolicyConfig, register_policy
+from robolearn.policies.blocks import EMA, SinusoidalEmbedding, build_obs_encoder, masked_mean
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from robolearn.data.recorder import IMAGE_SUFFIXES, observation_features
+from robolearn.core.observations import IMAGE_SUFFIXES, observation_features
 
 Obs = Mapping[str, np.ndarray]
 
@@ -45,7 +45,7 @@ class EnvPolicy:
     (:class:`robolearn.control.inference.ChunkPolicy`): env observations in, chunks out."""
 
     def __init__(self, folder: str, device: str = "cpu", seed: int | None = 0) -> None:
-        from policies.base import load_policy
+        from robolearn.policies.base import load_policy
 
         self.policy = load_policy(folder, device)
         self.seed = seed

@@ -1,7 +1,7 @@
 """A Stable-Baselines3 agent behind the policy contract, saved in the policy folder format.
 
 ``robolearn train --algo ppo|sac|td3`` (:mod:`robolearn.rl`) writes these folders; ``eval``
-and ``deploy`` load them with :func:`policies.base.load_policy` like any other policy::
+and ``deploy`` load them with :func:`robolearn.policies.base.load_policy` like any other policy::
 
     policy = load_policy("runs/reach/checkpoints/last")
     action = policy.act(policy_inputs(obs))     # (A,) deterministic, in the env's action space
@@ -26,9 +26,9 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from policies.base import ACTION, Batch, Policy, PolicyConfig, register_policy
-from robolearn.data.stats import Stats
-from robolearn.types import ConfigError
+from robolearn.core.stats import Stats
+from robolearn.core.types import ConfigError
+from robolearn.policies.base import ACTION, Batch, Policy, PolicyConfig, register_policy
 
 ALGOS = ("ppo", "sac", "td3")
 

@@ -21,7 +21,7 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 Activation = Literal["relu", "gelu"]
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)

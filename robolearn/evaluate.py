@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 Z95 = 1.959963984540054
 
@@ -64,13 +64,13 @@ class EvalSpec:
     """Folder for eval.json, report.html and videos/."""
     device: str = "cpu"
     robot: str | None = None
-    """Evaluate on a robot from :mod:`drivers.registry` instead of in simulation (one
+    """Evaluate on a robot from :mod:`robolearn.drivers.registry` instead of in simulation (one
     process; success is judged by ``judge``, by default the operator at the terminal)."""
     robot_options: dict[str, str] = field(default_factory=dict)
     episode_seconds: float = 20.0
     """Episode length on a robot."""
     cameras: list[str] = field(default_factory=list)
-    """Cameras on a robot (:func:`drivers.registry.open_cameras` strings)."""
+    """Cameras on a robot (:func:`robolearn.drivers.registry.open_cameras` strings)."""
     judge: Callable[[int], bool] | None = None
     """On a robot: episode index → success (default: ask the operator)."""
 
@@ -131,7 +131,7 @@ def env_for_policy(
     """The env id and options to evaluate ``policy`` in (its recorded env unless given)."""
     recorded: dict[str, Any] = {}
     if policy != "scripted":
-        from policies.base import read_policy_config
+        from robolearn.policies.base import read_policy_config
 
         recorded = read_policy_config(policy)[1].env
     env_id = env or recorded.get("id")
@@ -176,10 +176,10 @@ def evaluate(spec: EvalSpec) -> EvalResult:
 
 def _evaluate_on_robot(spec: EvalSpec) -> EvalResult:
     """Episodes on hardware, one after another; the judge (operator) decides success."""
-    from drivers.registry import open_cameras, open_robot
-    from envs.robot_env import RobotEnv
-    from policies.base import check_policy_spec, load_policy
-    from policies.env_io import env_observation_shapes
+    from robolearn.drivers.registry import open_cameras, open_robot
+    from robolearn.envs.robot_env import RobotEnv
+    from robolearn.policies.base import check_policy_spec, load_policy
+    from robolearn.policies.env_io import env_observation_shapes
 
     assert spec.robot is not None
     if spec.policy == "scripted":
@@ -225,9 +225,9 @@ def ask_operator(episode: int) -> bool:
 def _check_spec(policy: str, env_id: str, kwargs: dict[str, Any]) -> None:
     if policy == "scripted":
         return
-    import envs
-    from policies.base import check_policy_spec, read_policy_config
-    from policies.env_io import env_observation_shapes
+    from robolearn import envs
+    from robolearn.policies.base import check_policy_spec, read_policy_config
+    from robolearn.policies.env_io import env_observation_shapes
 
     env = envs.make(env_id, **kwargs)
     try:
@@ -244,7 +244,7 @@ def _run_shard(
     """Episodes ``episodes`` in this process (a worker, or the caller for one shard)."""
     import torch
 
-    import envs
+    from robolearn import envs
 
     torch.set_num_threads(1)
     render = video_dir is not None and any(k < spec.videos for k in episodes)
@@ -258,10 +258,10 @@ def _run_shard(
 
 def _load(spec: EvalSpec, env: Any) -> Any:
     if spec.policy == "scripted":
-        import envs
+        from robolearn import envs
 
         return _ScriptedAdapter(envs.make_expert(env))
-    from policies.base import load_policy
+    from robolearn.policies.base import load_policy
 
     return load_policy(spec.policy, spec.device)
 
@@ -282,7 +282,7 @@ class _ScriptedAdapter:
 def _episode(
     env: Any, policy: Any, spec: EvalSpec, k: int, video_dir: Path | None
 ) -> EpisodeResult:
-    from policies.env_io import policy_inputs
+    from robolearn.policies.env_io import policy_inputs
 
     t0, seed = time.perf_counter(), spec.seed + k
     obs, info = env.reset(seed=seed)
@@ -304,7 +304,7 @@ def _episode(
 
 
 def _save_video(frames: list[np.ndarray], video_dir: Path | None, k: int, env: Any) -> str:
-    from robolearn.video import VideoWriter
+    from robolearn.data.video import VideoWriter
 
     assert video_dir is not None
     video_dir.mkdir(parents=True, exist_ok=True)

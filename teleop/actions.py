@@ -1,6 +1,6 @@
 """Teleop commands ⇄ task actions, in one place.
 
-The task environments (:mod:`envs.base`) take actions in their ``control_mode``:
+The task environments (:mod:`robolearn.envs.base`) take actions in their ``control_mode``:
 
 * ``"ee_delta"`` — ``[-1, 1]^4``: xyz delta / ``max_ee_step_m``, gripper (-1 closed, +1 open);
   the task holds the gripper pointing down, so a command's rotation is ignored;
@@ -8,7 +8,8 @@ The task environments (:mod:`envs.base`) take actions in their ``control_mode``:
   ``max_ee_rot_rad``, gripper;
 * ``"joint_position"`` — joint targets in rad, then the gripper width in m.
 
-:func:`to_action` maps a :class:`~teleop.base.TeleopCommand` to such an action, clipping each
+:func:`to_action` maps a :class:`~robolearn.teleop.base.TeleopCommand` to such an action, clipping
+each
 entry to the action space (the env's own rule: per axis, not by norm); :func:`from_action`
 is its inverse, used to wrap scripted experts as devices. :class:`TeleopActionSource` joins
 a device to the recorder's action-source protocol.
@@ -22,8 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from robolearn.types import CommandError, ConfigError
-from teleop.base import Obs, TeleopCommand, TeleopDevice, TeleopEvents
+from robolearn.core.types import CommandError, ConfigError
+from robolearn.teleop.base import Obs, TeleopCommand, TeleopDevice, TeleopEvents
 
 EE_MODES: tuple[str, ...] = ("ee_delta", "ee_delta_pose")
 ACTION_MODES: tuple[str, ...] = (*EE_MODES, "joint_position")
@@ -58,10 +59,8 @@ class ActionScale:
     @classmethod
     def of_env(cls, env: Any) -> ActionScale:
         """The scale of a robolearn task env (wrapped or not)."""
-        from envs.base import MAX_GRIPPER_WIDTH  # envs pulls in MuJoCo: only when an env exists
-
         u = env.unwrapped
-        width = getattr(u, "max_gripper_width_m", MAX_GRIPPER_WIDTH)  # a robot env's own
+        width = getattr(u, "max_gripper_width_m", DEFAULT_MAX_GRIPPER_WIDTH_M)  # a robot env's own
         driver = getattr(u, "driver", None)  # a robot env's driver: its spec says
         has_gripper = driver is None or driver.spec.gripper is not None
         return cls(u.control_mode, u.max_ee_step_m, u.max_ee_rot_rad, width, has_gripper)

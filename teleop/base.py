@@ -8,7 +8,7 @@ the device's latest state as a :class:`TeleopCommand`:
   in rad, both in the robot's base frame — **or** absolute joint targets in rad (a leader
   arm, or a scripted expert driving a ``joint_position`` task);
 * the gripper as an opening fraction: ``0.0`` closed … ``1.0`` fully open (a fraction, not a
-  width, so a device does not need to know the gripper; :func:`teleop.actions.to_action`
+  width, so a device does not need to know the gripper; :func:`robolearn.teleop.actions.to_action`
   scales it to the task's width);
 * :class:`TeleopEvents` for the recording session (save, re-record, stop, intervention).
 
@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
-from robolearn.types import CommandError, DriverError, FloatArray
+from robolearn.core.types import CommandError, DriverError, FloatArray
 
 Obs = dict[str, np.ndarray]
 _Device = TypeVar("_Device", bound="TeleopDevice")

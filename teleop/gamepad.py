@@ -39,9 +39,9 @@ from typing import Protocol
 
 import numpy as np
 
-from robolearn.types import ConfigError, DriverError, FloatArray
-from teleop.base import Obs, TeleopCommand, TeleopDevice
-from teleop.shaping import apply_deadband
+from robolearn.core.types import ConfigError, DriverError, FloatArray
+from robolearn.teleop.base import Obs, TeleopCommand, TeleopDevice
+from robolearn.teleop.shaping import apply_deadband
 
 _log = logging.getLogger("robolearn.teleop")
 

@@ -14,7 +14,7 @@ Enter                 save the episode
 ``r``                 re-record the episode (discard it)
 ``x`` or Ctrl-D       stop recording
 ``t``                 toggle intervention (human-in-the-loop)
-Space or Esc          **e-stop** (when an :class:`~robolearn.control.safety.EStop` is given)
+Space or Esc          **e-stop** (when an :class:`~robolearn.core.estop.EStop` is given)
 ====================  ==========================================================
 
 Space and Esc stay the e-stop keys of :mod:`robolearn.control.keyboard`; the keymap may not
@@ -41,12 +41,11 @@ from typing import IO, Any
 
 import numpy as np
 
-from robolearn.control.keyboard import DEFAULT_KEYS as ESTOP_KEYS
-from robolearn.control.keyboard import EStopKeys
-from robolearn.control.safety import EStop
-from robolearn.control.terminal import TerminalKeyReader, split_keys
-from robolearn.types import ConfigError, DriverError, FloatArray
-from teleop.base import Obs, TeleopCommand, TeleopDevice
+from robolearn.core.estop import DEFAULT_KEYS as ESTOP_KEYS
+from robolearn.core.estop import EStop, EStopKeys
+from robolearn.core.terminal import TerminalKeyReader, split_keys
+from robolearn.core.types import ConfigError, DriverError, FloatArray
+from robolearn.teleop.base import Obs, TeleopCommand, TeleopDevice
 
 MOTIONS: dict[str, tuple[int, float]] = {
     f"{sign}{axis}": (i, 1.0 if sign == "+" else -1.0)

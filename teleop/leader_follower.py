@@ -2,23 +2,24 @@
 
 ALOHA and Koch teleoperate a follower arm with a kinematically identical *leader* arm that
 a person moves by hand. Both arms are calibrated to the same middle pose
-(:mod:`drivers.dynamixel.calibration`), so the leader's joint angles are the follower's
+(:mod:`robolearn.drivers.dynamixel.calibration`), so the leader's joint angles are the follower's
 joint targets as they are. :class:`LeaderFollowerTeleop` reads the leader once per control
 step (one sync read; its joints are limp, a Koch trigger stays sprung) and returns a
-:class:`~teleop.base.TeleopCommand` with
+:class:`~robolearn.teleop.base.TeleopCommand` with
 
 * ``joint_targets``: the leader's joint angles (rad), clipped to the follower's limits when
   the follower's spec is known;
 * ``gripper``: the leader handle's opening fraction over its calibrated range (0 closed,
   1 open), which :meth:`LeaderFollowerTeleop.follower_command` (or
-  :func:`teleop.actions.to_action`) maps onto the follower gripper's width range.
+  :func:`robolearn.teleop.actions.to_action`) maps onto the follower gripper's width range.
 
 A leader arm has no buttons: session events come from another device (the keyboard),
 combined by the recorder. Registry name: ``"leader_arm"``.
 
 :class:`BimanualLeaderFollower` pairs two such devices for ALOHA (registry name
 ``"aloha_leaders"``, for ``--robot aloha``): its joint targets follow
-:class:`~drivers.dynamixel.bimanual.BimanualArm`'s 14-entry layout (each arm's joints, then
+:class:`~robolearn.drivers.dynamixel.bimanual.BimanualArm`'s 14-entry layout (each arm's joints,
+then
 its gripper's opening fraction).
 """
 
@@ -28,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.dynamixel.arm import DynamixelArm
-from drivers.dynamixel.bimanual import BimanualArm
-from drivers.dynamixel.configs import ArmConfig, BimanualConfig
-from robolearn.types import Command, ConfigError, ControlMode, RobotSpec
-from teleop.base import Obs, TeleopCommand, TeleopDevice
+from robolearn.core.types import Command, ConfigError, ControlMode, RobotSpec
+from robolearn.drivers.dynamixel.arm import DynamixelArm
+from robolearn.drivers.dynamixel.bimanual import BimanualArm
+from robolearn.drivers.dynamixel.configs import ArmConfig, BimanualConfig
+from robolearn.teleop.base import Obs, TeleopCommand, TeleopDevice
 
 
 class LeaderFollowerTeleop(TeleopDevice):

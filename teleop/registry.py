@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from robolearn.types import ConfigError, RobotSpec
-from teleop.base import TeleopDevice
-from teleop.gamepad import GamepadTeleop
-from teleop.keyboard import KeyboardTeleop
-from teleop.scripted import ScriptedTeleop
-from teleop.spacemouse import SpaceMouseTeleop
+from robolearn.core.types import ConfigError, RobotSpec
+from robolearn.teleop.base import TeleopDevice
+from robolearn.teleop.gamepad import GamepadTeleop
+from robolearn.teleop.keyboard import KeyboardTeleop
+from robolearn.teleop.scripted import ScriptedTeleop
+from robolearn.teleop.spacemouse import SpaceMouseTeleop
 
 
 def _scripted(env: Any = None, **kwargs: Any) -> ScriptedTeleop:
@@ -22,7 +22,9 @@ def _scripted(env: Any = None, **kwargs: Any) -> ScriptedTeleop:
 
 
 def _leader_arm(**kwargs: Any) -> TeleopDevice:
-    from teleop.leader_follower import LeaderFollowerTeleop  # loads dynamixel_sdk only here
+    from robolearn.teleop.leader_follower import (
+        LeaderFollowerTeleop,  # loads dynamixel_sdk only here
+    )
 
     if kwargs.get("calibration_dir") is not None:
         kwargs["calibration_dir"] = Path(kwargs["calibration_dir"])
@@ -35,8 +37,10 @@ def _aloha_leaders(
     calibration_dir: str | Path | None = None,
     follower_spec: RobotSpec | None = None,
 ) -> TeleopDevice:
-    from drivers.dynamixel.configs import ALOHA
-    from teleop.leader_follower import BimanualLeaderFollower  # loads dynamixel_sdk only here
+    from robolearn.drivers.dynamixel.configs import ALOHA
+    from robolearn.teleop.leader_follower import (
+        BimanualLeaderFollower,  # loads dynamixel_sdk only here
+    )
 
     directory = Path(calibration_dir) if calibration_dir is not None else None
     return BimanualLeaderFollower.from_config(
@@ -53,10 +57,10 @@ DEVICES: dict[str, Callable[..., TeleopDevice]] = {
     "aloha_leaders": _aloha_leaders,
 }
 """Device name → factory. ``leader_arm`` takes ``leader=<arm config name>, port=<serial port>``
-(see :meth:`teleop.leader_follower.LeaderFollowerTeleop.from_config`); ``aloha_leaders``
+(see :meth:`robolearn.teleop.leader_follower.LeaderFollowerTeleop.from_config`); ``aloha_leaders``
 (ALOHA's two WidowX leaders, 14 targets for the ``aloha`` robot) takes ``left_port``,
 ``right_port`` (default: ALOHA's udev names), ``calibration_dir`` and ``follower_spec``
-(see :meth:`teleop.leader_follower.BimanualLeaderFollower.from_config`)."""
+(see :meth:`robolearn.teleop.leader_follower.BimanualLeaderFollower.from_config`)."""
 
 
 def device_names() -> list[str]:

@@ -1,8 +1,10 @@
 """A scripted expert as a teleop device, so recorders treat it exactly like a human device.
 
-The expert (:mod:`envs.experts`: ``reset(seed)``, ``act(obs) -> action``) acts in its task's
-action space; :func:`teleop.actions.from_action` turns that action back into a
-:class:`~teleop.base.TeleopCommand`, and :func:`teleop.actions.to_action` turns the command
+The expert (:mod:`robolearn.envs.experts`: ``reset(seed)``, ``act(obs) -> action``) acts in its
+task's
+action space; :func:`robolearn.teleop.actions.from_action` turns that action back into a
+:class:`~robolearn.teleop.base.TeleopCommand`, and :func:`robolearn.teleop.actions.to_action` turns
+the command
 into the same action again (exactly, inside the action space). The expert never sends
 session events.
 """
@@ -14,13 +16,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from robolearn.types import ConfigError
-from teleop.actions import ActionScale, from_action
-from teleop.base import Obs, TeleopCommand, TeleopDevice
+from robolearn.core.types import ConfigError
+from robolearn.teleop.actions import ActionScale, from_action
+from robolearn.teleop.base import Obs, TeleopCommand, TeleopDevice
 
 
 class Expert(Protocol):
-    """What a scripted expert offers (:class:`envs.experts.ScriptedExpert`)."""
+    """What a scripted expert offers (:class:`robolearn.envs.experts.ScriptedExpert`)."""
 
     def reset(self, seed: int | None = None) -> None:
         """Start an episode."""
@@ -51,7 +53,7 @@ class ScriptedTeleop(TeleopDevice):
     @classmethod
     def from_env(cls, env: Any) -> ScriptedTeleop:
         """The scripted expert of ``env``'s task, in ``env``'s control mode and scale."""
-        from envs.experts import make_expert  # envs pulls in MuJoCo: only when asked
+        from robolearn.envs.experts import make_expert  # envs pulls in MuJoCo: only when asked
 
         return cls(make_expert(env), ActionScale.of_env(env), env.unwrapped.state_observation)
 

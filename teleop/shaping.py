@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from robolearn.types import ConfigError, FloatArray
+from robolearn.core.types import ConfigError, FloatArray
 
 
 def apply_deadband(values: ArrayLike, width: float) -> FloatArray:

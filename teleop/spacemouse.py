@@ -32,9 +32,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from robolearn.types import ConfigError, DriverError, FloatArray
-from teleop.base import Obs, TeleopCommand, TeleopDevice
-from teleop.shaping import apply_deadband, rotation_matrix
+from robolearn.core.types import ConfigError, DriverError, FloatArray
+from robolearn.teleop.base import Obs, TeleopCommand, TeleopDevice
+from robolearn.teleop.shaping import apply_deadband, rotation_matrix
 
 _log = logging.getLogger("robolearn.teleop")
 
@@ -133,14 +133,10 @@ class HidSource(Protocol):
 
 
 def _import_hid() -> Any:
-    try:
-        import hid
-    except ImportError as exc:  # the ctypes 'hid' package raises this without libhidapi too
-        raise DriverError(
-            "the SpaceMouse needs the 'hid' module: pip install 'robolearn[teleop]' "
-            f"(hidapi) — {exc}"
-        ) from exc
-    return hid
+    from robolearn.core.extras import require
+
+    # the ctypes 'hid' package raises ImportError without libhidapi too
+    return require("hid", "the SpaceMouse")
 
 
 def is_spacemouse(vendor_id: int, product_id: int) -> bool:

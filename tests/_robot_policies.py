@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.robot_env import RobotEnv
-from policies import make_policy
-from policies.bc import BCConfig
+from robolearn.envs.robot_env import RobotEnv
+from robolearn.policies import make_policy
+from robolearn.policies.bc import BCConfig
 
 
 def tiny_bc_policy(env: RobotEnv, folder: Path) -> Path:

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from envs.experts import expert_for_task
+from robolearn.envs.experts import expert_for_task
 
 
 class ExpertThenFail:

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from drivers.base import Driver
-from drivers.mujoco_panda import CameraRequest, MujocoPandaDriver
+from robolearn.drivers.base import Driver
+from robolearn.drivers.mujoco_panda import CameraRequest, MujocoPandaDriver
 from tests import driver_factories_dynamixel as dynamixel_factories
 from tests import driver_factories_franka as franka_factories
 

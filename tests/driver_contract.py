@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from drivers.base import Driver
-from robolearn.types import Command, ControlMode, FloatArray, RobotSpec, RobotState
+from robolearn.core.types import Command, ControlMode, FloatArray, RobotSpec, RobotState
+from robolearn.drivers.base import Driver
 
 TRACK_TOL_RAD = 0.02
 """How close a joint must get to a small commanded target after about one second."""

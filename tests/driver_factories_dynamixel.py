@@ -1,6 +1,7 @@
 """Driver-contract registry entries for Dynamixel arms on the virtual servo bus (``conftest.py``).
 
-Each factory starts a :class:`~drivers.dynamixel.virtual_bus.VirtualDynamixelBus` serving the
+Each factory starts a :class:`~robolearn.drivers.dynamixel.virtual_bus.VirtualDynamixelBus` serving
+the
 servos of a ready-made arm on a pseudo-terminal and yields a :class:`DynamixelArm` that reaches
 it through pyserial and ``dynamixel_sdk``, exactly as it would reach a USB adapter. The arms are
 paced by wall time, so no entry carries the ``sim_clock`` mark.
@@ -13,10 +14,17 @@ from typing import Any
 
 import pytest
 
-from drivers.base import Driver
-from drivers.dynamixel import ALOHA, KOCH_LEADER, VIPERX_300S, ArmConfig, BimanualArm, DynamixelArm
-from drivers.dynamixel.calibration import symmetric_calibration
-from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+from robolearn.drivers.base import Driver
+from robolearn.drivers.dynamixel import (
+    ALOHA,
+    KOCH_LEADER,
+    VIPERX_300S,
+    ArmConfig,
+    BimanualArm,
+    DynamixelArm,
+)
+from robolearn.drivers.dynamixel.calibration import symmetric_calibration
+from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
 
 TOLERANT_LATENCY_MS = 40.0
 """Status-packet timeout of ~80 ms instead of the SDK's ~34 ms: no fault is injected here, so

@@ -1,6 +1,7 @@
 """Driver-contract registry entries for the Franka driver on franky-sim (see ``conftest.py``).
 
-franky-sim runs in a child process (:class:`drivers.franka.sim.FrankySim`). Starting one takes
+franky-sim runs in a child process (:class:`robolearn.drivers.franka.sim.FrankySim`). Starting one
+takes
 about a second, resetting a running one a fraction of that, so the simulators are pooled: a
 factory takes an idle simulator (or starts one), resets it to the ready pose, yields a fresh
 unconnected :class:`FrankaDriver` on it, and gives the simulator back afterwards. Every test
@@ -20,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from drivers.base import Driver
-from drivers.franka import FrankaDriver, FrankySim
+from robolearn.drivers.base import Driver
+from robolearn.drivers.franka import FrankaDriver, FrankySim
 
 SIM_DYNAMICS_FACTOR = 0.5
 """franky's relative dynamics factor in the tests: franky-sim may run slower than real time on a

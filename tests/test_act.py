@@ -10,12 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from policies import available_policies, load_policy, make_policy
-from policies.act import ACTConfig, ACTPolicy
-from policies.transformer_blocks import TransformerEncoder, sinusoidal_2d, sinusoidal_table
-from robolearn.control.chunking import TemporalEnsemble
-from robolearn.data.stats import Stats, numeric_stats
-from robolearn.types import ConfigError
+from robolearn.core.chunking import TemporalEnsemble
+from robolearn.core.stats import Stats, numeric_stats
+from robolearn.core.types import ConfigError
+from robolearn.policies import available_policies, load_policy, make_policy
+from robolearn.policies.act import ACTConfig, ACTPolicy
+from robolearn.policies.transformer_blocks import (
+    TransformerEncoder,
+    sinusoidal_2d,
+    sinusoidal_table,
+)
 
 STATE, ENV, CAMS = "observation.state", "observation.environment_state", "observation.images"
 FRONT, WRIST = f"{CAMS}.front", f"{CAMS}.wrist"

@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.dynamixel.calibration import save_calibration, symmetric_calibration
-from drivers.dynamixel.configs import ALOHA
-from drivers.dynamixel.control_table import CENTER_TICKS, rad_to_ticks
-from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
-from drivers.registry import open_robot
-from envs.robot_env import RobotEnv
 from robolearn.cli.main import main
+from robolearn.core.types import ConfigError, DriverError, RobotSpec
 from robolearn.data import DatasetReader
-from robolearn.types import ConfigError, DriverError, RobotSpec
-from teleop.leader_follower import BimanualLeaderFollower
-from teleop.registry import make_device
+from robolearn.drivers.dynamixel.calibration import save_calibration, symmetric_calibration
+from robolearn.drivers.dynamixel.configs import ALOHA
+from robolearn.drivers.dynamixel.control_table import CENTER_TICKS, rad_to_ticks
+from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+from robolearn.drivers.registry import open_robot
+from robolearn.envs.robot_env import RobotEnv
+from robolearn.teleop.leader_follower import BimanualLeaderFollower
+from robolearn.teleop.registry import make_device
 from tests._robot_policies import tiny_bc_policy
 
 HZ = 20
@@ -179,8 +179,8 @@ def test_missing_calibration_and_wrong_port_are_one_line_errors(
 
 def test_aloha_leaders_refuse_a_follower_of_another_kind(aloha: Aloha) -> None:
     """14 leader targets cannot drive a 5-joint arm: one ConfigError at construction."""
-    from drivers.dynamixel.arm import DynamixelArm
-    from drivers.dynamixel.configs import KOCH_FOLLOWER
+    from robolearn.drivers.dynamixel.arm import DynamixelArm
+    from robolearn.drivers.dynamixel.configs import KOCH_FOLLOWER
 
     koch = DynamixelArm(KOCH_FOLLOWER, "/dev/null", symmetric_calibration(KOCH_FOLLOWER))
     with pytest.raises(ConfigError, match="give 14 targets but follower koch-follower has 5"):

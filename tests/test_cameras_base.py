@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.cameras import v4l2
-from drivers.cameras.base import CameraFrame, LatestFrame
-from drivers.cameras.pointcloud import depth_to_colored_points, depth_to_points
-from robolearn.types import CameraIntrinsics, ConfigError
+from robolearn.core.types import CameraIntrinsics, ConfigError
+from robolearn.drivers.cameras import v4l2
+from robolearn.drivers.cameras.base import CameraFrame, LatestFrame
+from robolearn.drivers.cameras.pointcloud import depth_to_colored_points, depth_to_points
 
 INTR = CameraIntrinsics(width=4, height=3, fx=2.0, fy=4.0, cx=1.5, cy=1.0)
 

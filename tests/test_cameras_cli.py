@@ -9,7 +9,7 @@ from pathlib import Path
 import pyrealsense2 as rs
 import pytest
 
-from drivers.cameras.software_realsense import SoftwareRealSense
+from robolearn.cli.config import add_dataclass_arguments, parse_into
 from robolearn.cli.find_cameras_cmd import (
     COMMAND,
     FindCamerasConfig,
@@ -18,7 +18,7 @@ from robolearn.cli.find_cameras_cmd import (
     run,
     video_report,
 )
-from robolearn.config import add_dataclass_arguments, parse_into
+from robolearn.drivers.cameras.software_realsense import SoftwareRealSense
 
 
 def test_find_cameras_prints_both_sections(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.cameras import v4l2
-from drivers.cameras.base import CameraFrame
-from drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig, estimate_intrinsics
-from robolearn.types import CameraIntrinsics, ConfigError, DriverError
+from robolearn.core.types import CameraIntrinsics, ConfigError, DriverError
+from robolearn.drivers.cameras import v4l2
+from robolearn.drivers.cameras.base import CameraFrame
+from robolearn.drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig, estimate_intrinsics
 
 W, H, FPS, FRAMES = 64, 48, 50.0, 12
 STEP = 20

@@ -16,9 +16,10 @@ import numpy as np
 import pyrealsense2 as rs
 import pytest
 
-from drivers.cameras.base import CameraFrame
-from drivers.cameras.pointcloud import depth_to_points
-from drivers.cameras.realsense import (
+from robolearn.core.types import ConfigError, DriverError
+from robolearn.drivers.cameras.base import CameraFrame
+from robolearn.drivers.cameras.pointcloud import depth_to_points
+from robolearn.drivers.cameras.realsense import (
     RealSenseCamera,
     RealSenseConfig,
     SensorSource,
@@ -26,8 +27,7 @@ from drivers.cameras.realsense import (
     find_profile,
     select_device,
 )
-from drivers.cameras.software_realsense import SoftwareRealSense
-from robolearn.types import ConfigError, DriverError
+from robolearn.drivers.cameras.software_realsense import SoftwareRealSense
 
 W, H = 64, 48
 SERIAL = "SIM-0001"

@@ -8,14 +8,14 @@ from functools import partial
 import numpy as np
 import pytest
 
-from robolearn.control.chunking import (
+from robolearn.core.chunking import (
     ChunkBlend,
     ChunkExecutor,
     LatestChunk,
     TemporalEnsemble,
     make_executor,
 )
-from robolearn.types import CommandError, ConfigError
+from robolearn.core.types import CommandError, ConfigError
 
 
 def col(*values: float) -> np.ndarray:

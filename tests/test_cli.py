@@ -16,7 +16,7 @@ from robolearn.cli.main import main
 @pytest.fixture(scope="module")
 def env_id() -> str:
     """A registered task, FrankaReach if there is one."""
-    import envs
+    from robolearn import envs
 
     ids = envs.registered_ids()
     assert ids, "no tasks registered"

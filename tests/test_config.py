@@ -1,4 +1,4 @@
-"""robolearn.config: dataclass fields → argparse options and back."""
+"""robolearn.cli.config: dataclass fields → argparse options and back."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Literal
 
 import pytest
 
-from robolearn.config import add_dataclass_arguments, arg, option_flag, parse, parse_into
-from robolearn.types import ConfigError
+from robolearn.cli.config import add_dataclass_arguments, arg, option_flag, parse, parse_into
+from robolearn.core.types import ConfigError
 
 
 class Color(enum.Enum):

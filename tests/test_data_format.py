@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from robolearn.core.stats import QUANTILES
+from robolearn.core.types import ConfigError
 from robolearn.data import DatasetError, DatasetReader, DatasetWriter, Feature, repair_dataset
-from robolearn.data.stats import QUANTILES
-from robolearn.types import ConfigError
 
 FPS = 20
 H, W = 48, 64

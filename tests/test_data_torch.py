@@ -1,4 +1,5 @@
-"""robolearn.data.torch_dataset and robolearn.data.normalize: windows, padding, normalization."""
+"""robolearn.data.torch_dataset and robolearn.perception.normalize: windows, padding,
+normalization."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from robolearn.core.types import ConfigError
 from robolearn.data import DatasetReader, DatasetWriter, Feature
-from robolearn.data.normalize import Normalizer
 from robolearn.data.torch_dataset import WindowedDataset
-from robolearn.types import ConfigError
+from robolearn.perception.normalize import Normalizer
 
 FPS = 10
 H, W = 16, 24

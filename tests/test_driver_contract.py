@@ -28,9 +28,9 @@ from driver_contract import (
     run_until_tracked,
 )
 
-from drivers.base import Driver
-from robolearn.geometry import quat_error
-from robolearn.types import Command, CommandError, ConfigError, ControlMode, DriverError
+from robolearn.core.geometry import quat_error
+from robolearn.core.types import Command, CommandError, ConfigError, ControlMode, DriverError
+from robolearn.drivers.base import Driver
 
 MODES = [pytest.param(m, id=m.value) for m in ControlMode]
 

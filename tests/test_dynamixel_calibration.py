@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.dynamixel import (
+from robolearn.cli import calibrate_cmd
+from robolearn.core.types import Command, ConfigError, ControlMode
+from robolearn.drivers.dynamixel import (
     KOCH_FOLLOWER,
     VIPERX_300S,
     ArmCalibration,
@@ -29,10 +31,8 @@ from drivers.dynamixel import (
     save_calibration,
     symmetric_calibration,
 )
-from drivers.dynamixel.control_table import CENTER_TICKS, ticks_to_rad
-from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
-from robolearn.cli import calibrate_cmd
-from robolearn.types import Command, ConfigError, ControlMode
+from robolearn.drivers.dynamixel.control_table import CENTER_TICKS, ticks_to_rad
+from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
 
 MIDDLE_PROMPT = "Press Enter when it is there."
 RANGE_PROMPT = "Press Enter when every joint has been moved."

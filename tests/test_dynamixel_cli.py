@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
-from drivers.dynamixel.virtual_servo import VirtualServo
 from robolearn.cli import find_ports_cmd
+from robolearn.cli.config import parse
 from robolearn.cli.find_ports_cmd import FindPortsConfig, scan_port
-from robolearn.config import parse
+from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+from robolearn.drivers.dynamixel.virtual_servo import VirtualServo
 
 
 def test_find_ports_lists_serial_ports(capsys: pytest.CaptureFixture[str]) -> None:

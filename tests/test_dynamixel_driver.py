@@ -13,18 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.dynamixel import (
+from robolearn.core.types import Command, CommandError, ConfigError, ControlMode, DriverError
+from robolearn.drivers.dynamixel import (
     KOCH_LEADER,
     VIPERX_300S,
     DynamixelArm,
     DynamixelBus,
     symmetric_calibration,
 )
-from drivers.dynamixel.calibration import bus_motors, save_calibration
-from drivers.dynamixel.control_table import CENTER_TICKS, HardwareError, OperatingMode, rad_to_ticks
-from drivers.dynamixel.virtual_bus import Faults, VirtualDynamixelBus, servos_for_arm
-from drivers.dynamixel.virtual_servo import VirtualServo
-from robolearn.types import Command, CommandError, ConfigError, ControlMode, DriverError
+from robolearn.drivers.dynamixel.calibration import bus_motors, save_calibration
+from robolearn.drivers.dynamixel.control_table import (
+    CENTER_TICKS,
+    HardwareError,
+    OperatingMode,
+    rad_to_ticks,
+)
+from robolearn.drivers.dynamixel.virtual_bus import Faults, VirtualDynamixelBus, servos_for_arm
+from robolearn.drivers.dynamixel.virtual_servo import VirtualServo
 
 JOINT = ControlMode.JOINT_POSITION
 

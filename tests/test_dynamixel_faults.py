@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from drivers.dynamixel import VIPERX_300S, DynamixelArm, symmetric_calibration
-from drivers.dynamixel.virtual_bus import Faults, VirtualDynamixelBus, servos_for_arm
-from robolearn.types import Command, ControlMode, DriverError
+from robolearn.core.types import Command, ControlMode, DriverError
+from robolearn.drivers.dynamixel import VIPERX_300S, DynamixelArm, symmetric_calibration
+from robolearn.drivers.dynamixel.virtual_bus import Faults, VirtualDynamixelBus, servos_for_arm
 
 PRIMARY_IDS = (1, 2, 4, 6, 7, 8, 9)
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.dynamixel.control_table import OperatingMode
-from drivers.dynamixel.protocol import (
+from robolearn.drivers.dynamixel.control_table import OperatingMode
+from robolearn.drivers.dynamixel.protocol import (
     HEADER,
     CorruptPacket,
     Instruction,
@@ -26,8 +26,8 @@ from drivers.dynamixel.protocol import (
     stuff,
     unstuff,
 )
-from drivers.dynamixel.virtual_bus import VirtualDynamixelBus
-from drivers.dynamixel.virtual_servo import VirtualServo
+from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus
+from robolearn.drivers.dynamixel.virtual_servo import VirtualServo
 
 MANUAL_INSTRUCTIONS = {
     "ping": ("FF FF FD 00 01 03 00 01 19 4E", 1, Instruction.PING, ""),

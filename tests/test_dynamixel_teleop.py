@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from drivers.dynamixel import (
+from robolearn.core.types import ConfigError
+from robolearn.drivers.dynamixel import (
     ALOHA,
     KOCH_FOLLOWER,
     VIPERX_300S,
@@ -17,10 +18,9 @@ from drivers.dynamixel import (
     DynamixelArm,
     symmetric_calibration,
 )
-from drivers.dynamixel.control_table import CENTER_TICKS, rad_to_ticks
-from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
-from robolearn.types import ConfigError
-from teleop.leader_follower import BimanualLeaderFollower, LeaderFollowerTeleop
+from robolearn.drivers.dynamixel.control_table import CENTER_TICKS, rad_to_ticks
+from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+from robolearn.teleop.leader_follower import BimanualLeaderFollower, LeaderFollowerTeleop
 
 HZ = 50.0
 LEADER_JOINT_IDS = (1, 2, 4, 6, 7, 8)  # primaries: waist, shoulder, elbow, forearm, wrist x2

@@ -19,16 +19,16 @@ import dynamixel_sdk as dxl
 import pytest
 import serial
 
-from drivers.dynamixel.bus import WaitingPortHandler
-from drivers.dynamixel.control_table import (
+from robolearn.drivers.dynamixel.bus import WaitingPortHandler
+from robolearn.drivers.dynamixel.control_table import (
     CENTER_TICKS,
     REG,
     HardwareError,
     OperatingMode,
 )
-from drivers.dynamixel.protocol import ALERT, StatusError
-from drivers.dynamixel.virtual_bus import Faults, VirtualDynamixelBus, parse_ids
-from drivers.dynamixel.virtual_servo import (
+from robolearn.drivers.dynamixel.protocol import ALERT, StatusError
+from robolearn.drivers.dynamixel.virtual_bus import Faults, VirtualDynamixelBus, parse_ids
+from robolearn.drivers.dynamixel.virtual_servo import (
     TAU_S,
     TICKS_S_PER_VELOCITY_UNIT,
     VirtualServo,
@@ -369,7 +369,7 @@ def test_runs_as_a_separate_process() -> None:
         [
             sys.executable,
             "-m",
-            "drivers.dynamixel.virtual_bus",
+            "robolearn.drivers.dynamixel.virtual_bus",
             "--ids",
             "1..3",
             "--model",

@@ -13,9 +13,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import envs
-from envs.base import ActionError
-from robolearn.types import ConfigError
+from robolearn import envs
+from robolearn.core.types import ConfigError
+from robolearn.envs.base import ActionError
 
 IDS = envs.registered_ids()
 V0_IDS = ["FrankaReach-v0", "FrankaPush-v0", "FrankaLift-v0", "FrankaPickPlace-v0"]

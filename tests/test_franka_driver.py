@@ -19,7 +19,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.franka import (
+from robolearn.control.inference import AsyncInference, obs_spec_of
+from robolearn.control.runner import EpisodeRunner, RunConfig
+from robolearn.control.safety import SafetyConfig, SafetyLayer
+from robolearn.core.geometry import quat_angle_between
+from robolearn.core.types import (
+    Command,
+    CommandError,
+    ConfigError,
+    ControlMode,
+    DriverError,
+    RobotState,
+)
+from robolearn.drivers.franka import (
     FR3_JOINTS,
     FR3_READY_Q,
     PANDA_JOINTS,
@@ -34,19 +46,7 @@ from drivers.franka import (
     franka_error,
     franka_spec,
 )
-from drivers.franka.config import FCI_PORT
-from robolearn.control.inference import AsyncInference, obs_spec_of
-from robolearn.control.runner import EpisodeRunner, RunConfig
-from robolearn.control.safety import SafetyConfig, SafetyLayer
-from robolearn.geometry import quat_angle_between
-from robolearn.types import (
-    Command,
-    CommandError,
-    ConfigError,
-    ControlMode,
-    DriverError,
-    RobotState,
-)
+from robolearn.drivers.franka.config import FCI_PORT
 from tests.driver_factories_franka import SIM_DYNAMICS_FACTOR, pooled_sim
 
 # franky-control and franky-sim are in the dev extra, so CI runs these tests; the skips only

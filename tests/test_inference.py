@@ -28,7 +28,6 @@ from _policies import (
     slow_factory,
 )
 
-from robolearn.control.chunking import LatestChunk
 from robolearn.control.inference import (
     SHM_PREFIX,
     AsyncInference,
@@ -37,7 +36,8 @@ from robolearn.control.inference import (
     PolicyFactory,
     PolicyWorkerError,
 )
-from robolearn.types import ConfigError
+from robolearn.core.chunking import LatestChunk
+from robolearn.core.types import ConfigError
 
 SPEC = {"state": ((A,), np.float64)}
 BACKENDS: list[Backend] = ["process", "thread", "sync"]

@@ -13,7 +13,7 @@ import pytest
 
 from robolearn.control.keyboard import KeyboardEStop
 from robolearn.control.safety import EStop
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 WAIT_S = 5.0  # generous: only a failing test waits this long
 

@@ -8,10 +8,10 @@ import pybullet
 import pybullet_data
 import pytest
 
-from drivers.kinematics import DifferentialIK
-from drivers.mujoco_panda import HOME_Q, MujocoPandaDriver
-from robolearn.geometry import quat_angle_between
-from robolearn.types import Command, ControlMode, FloatArray
+from robolearn.core.geometry import quat_angle_between
+from robolearn.core.types import Command, ControlMode, FloatArray
+from robolearn.drivers.kinematics import DifferentialIK
+from robolearn.drivers.mujoco_panda import HOME_Q, MujocoPandaDriver
 
 POS_TOL_M = 0.005
 ROT_TOL_RAD = np.radians(2.0)

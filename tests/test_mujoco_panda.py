@@ -13,7 +13,8 @@ import numpy as np
 import pybullet_data
 import pytest
 
-from drivers.mujoco_panda import (
+from robolearn.core.types import Command, ConfigError, ControlMode, DriverError, RobotSpec
+from robolearn.drivers.mujoco_panda import (
     HOME_Q,
     CameraRequest,
     Marker,
@@ -21,8 +22,7 @@ from drivers.mujoco_panda import (
     SceneConfig,
     SceneObject,
 )
-from drivers.mujoco_panda.model import panda_urdf_dir
-from robolearn.types import Command, ConfigError, ControlMode, DriverError, RobotSpec
+from robolearn.drivers.mujoco_panda.model import panda_urdf_dir
 
 CUBE = SceneObject("cube")
 GOAL = Marker("goal")

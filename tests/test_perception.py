@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from robolearn.core.types import CameraIntrinsics, ConfigError
 from robolearn.perception import (
     ImageAugment,
     ImageNetNormalize,
@@ -29,7 +30,6 @@ from robolearn.perception import (
     depth_to_point_cloud,
     sample_points,
 )
-from robolearn.types import CameraIntrinsics, ConfigError
 
 STATE, FRONT, WRIST, DEPTH = (
     "observation.state",
@@ -439,7 +439,7 @@ def test_configs_round_trip_through_json() -> None:
 
 
 def test_normalizer_is_reexported() -> None:
-    from robolearn.data.normalize import Normalizer as Original
+    from robolearn.perception.normalize import Normalizer as Original
 
     assert Normalizer is Original
     norm = Normalizer({STATE: {"min": np.zeros(5), "max": 2 * np.ones(5)}}, {STATE: "min_max"})

@@ -11,10 +11,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs
-from envs.base import ActionError
-from envs.randomization import PRESETS, DomainRandomization, DomainRandomizationConfig
-from robolearn.types import ConfigError
+from robolearn import envs
+from robolearn.core.types import ConfigError
+from robolearn.envs.base import ActionError
+from robolearn.envs.randomization import PRESETS, DomainRandomization, DomainRandomizationConfig
 
 PUSH = "robolearn/FrankaPush-v0"
 STEPS = 30

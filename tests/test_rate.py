@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.mujoco_panda import MujocoPandaDriver
 from robolearn.control.clock import FakeClock, WallClock
 from robolearn.control.rate import RateLoop, TimingStats
-from robolearn.types import Command, ConfigError, ControlMode
+from robolearn.core.types import Command, ConfigError, ControlMode
+from robolearn.drivers.mujoco_panda import MujocoPandaDriver
 
 # Rates whose periods are exact binary fractions keep FakeClock arithmetic exact.
 HZ = 4.0  # period 0.25 s

@@ -1,4 +1,4 @@
-"""Reinforcement learning (robolearn.rl, policies.sb3) on the real MuJoCo tasks: short
+"""Reinforcement learning (robolearn.rl, robolearn.policies.sb3) on the real MuJoCo tasks: short
 training runs per algorithm, the policy folder format, ``robolearn eval`` on the result,
 resume, and refusals of algorithms that do not fit a task."""
 
@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-import envs
-from policies.base import check_policy_spec, load_policy, read_policy_config
-from policies.env_io import env_observation_shapes, policy_inputs
-from policies.sb3 import SB3Policy
+from robolearn import envs
 from robolearn.cli.main import main
+from robolearn.core.types import ConfigError
+from robolearn.policies.base import check_policy_spec, load_policy, read_policy_config
+from robolearn.policies.env_io import env_observation_shapes, policy_inputs
+from robolearn.policies.sb3 import SB3Policy
 from robolearn.rl import run_rl
 from robolearn.rl.callbacks import EVAL_LOG
 from robolearn.train import TrainConfig
-from robolearn.types import ConfigError
 
 REACH = "robolearn/FrankaReach-v0"
 SMALL_NET = 'policy_kwargs={"net_arch": [32, 32]}'

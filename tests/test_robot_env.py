@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.registry import open_robot, robot_names
-from envs.robot_env import RobotEnv
 from robolearn.cli.main import main
-from robolearn.types import CommandError, ConfigError
+from robolearn.core.types import CommandError, ConfigError
+from robolearn.drivers.registry import open_robot, robot_names
+from robolearn.envs.robot_env import RobotEnv
 from tests._robot_policies import tiny_bc_policy
 
 
@@ -104,9 +104,9 @@ def _record_with_leader(
 ) -> Path:
     """``robolearn record --robot virtual:koch-follower --teleop leader_arm`` for one 1-s
     episode, the leader on its own virtual bus (joints moved by hand first); the dataset."""
-    from drivers.dynamixel.calibration import save_calibration, symmetric_calibration
-    from drivers.dynamixel.configs import arm_config
-    from drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
+    from robolearn.drivers.dynamixel.calibration import save_calibration, symmetric_calibration
+    from robolearn.drivers.dynamixel.configs import arm_config
+    from robolearn.drivers.dynamixel.virtual_bus import VirtualDynamixelBus, servos_for_arm
 
     calibration = tmp_path / "cal"
     save_calibration(symmetric_calibration(arm_config("koch-leader")), calibration)
@@ -222,7 +222,7 @@ def test_record_with_a_camera_on_a_virtual_arm(tmp_path: Path) -> None:
 
 
 def test_camera_specs_are_checked() -> None:
-    from drivers.registry import open_cameras
+    from robolearn.drivers.registry import open_cameras
 
     with pytest.raises(ConfigError, match="NAME=realsense"):
         open_cameras(["front"])

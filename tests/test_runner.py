@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from _runner_policies import ExpertThenFail, ExpertThenStall, NaNPolicy
 
-import envs
-from envs.experts import expert_for_task
+from robolearn import envs
 from robolearn.cli.main import main
 from robolearn.control.inference import AsyncInference, PolicyWorkerError, obs_spec_of
 from robolearn.control.runner import EpisodeRunner, RunConfig, check_action_shape
 from robolearn.control.safety import SafetyConfig, SafetyLayer
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
+from robolearn.envs.experts import expert_for_task
 
 HZ = 50.0
 H = 4

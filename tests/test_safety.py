@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.mujoco_panda import HOME_Q, MujocoPandaDriver
 from robolearn.control.clock import FakeClock
 from robolearn.control.safety import (
     EStop,
@@ -27,7 +26,7 @@ from robolearn.control.safety import (
     SafetyConfig,
     SafetyLayer,
 )
-from robolearn.types import (
+from robolearn.core.types import (
     Command,
     ConfigError,
     ControlMode,
@@ -37,6 +36,7 @@ from robolearn.types import (
     RobotSpec,
     RobotState,
 )
+from robolearn.drivers.mujoco_panda import HOME_Q, MujocoPandaDriver
 
 JP, JI, JT, EE = (
     ControlMode.JOINT_POSITION,

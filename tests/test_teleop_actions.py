@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import envs
-from robolearn.types import CommandError, ConfigError, DriverError
-from teleop import (
+from robolearn import envs
+from robolearn.core.types import CommandError, ConfigError, DriverError
+from robolearn.teleop import (
     ActionScale,
     KeyboardTeleop,
     ScriptedTeleop,
@@ -23,7 +23,7 @@ from teleop import (
     make_device,
     to_action,
 )
-from teleop.base import EventLatch, Obs, TeleopDevice
+from robolearn.teleop.base import EventLatch, Obs, TeleopDevice
 
 EE = ActionScale("ee_delta", max_ee_step_m=0.05, max_ee_rot_rad=0.2)
 POSE = ActionScale("ee_delta_pose", max_ee_step_m=0.05, max_ee_rot_rad=0.2)

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import envs
-from robolearn.types import ConfigError, DriverError
-from teleop import GamepadTeleop, TeleopActionSource
-from teleop.gamepad import (
+from robolearn import envs
+from robolearn.core.types import ConfigError, DriverError
+from robolearn.teleop import GamepadTeleop, TeleopActionSource
+from robolearn.teleop.gamepad import (
     ABS_HAT0Y,
     ABS_RX,
     ABS_RY,

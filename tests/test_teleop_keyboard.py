@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-import envs
+from robolearn import envs
 from robolearn.control.clock import FakeClock
 from robolearn.control.safety import EStop
-from robolearn.control.terminal import split_keys
-from robolearn.types import ConfigError, DriverError
-from teleop import KeyboardTeleop, TeleopActionSource, TeleopCommand, TeleopEvents
-from teleop.keyboard import DEFAULT_KEYMAP, KeyHold, check_keymap
+from robolearn.core.terminal import split_keys
+from robolearn.core.types import ConfigError, DriverError
+from robolearn.teleop import KeyboardTeleop, TeleopActionSource, TeleopCommand, TeleopEvents
+from robolearn.teleop.keyboard import DEFAULT_KEYMAP, KeyHold, check_keymap
 
 WAIT_S = 5.0  # generous: only a failing test waits this long
 STEP_M, STEP_RAD, HOLD_S, DEBOUNCE_S = 0.01, 0.05, 0.1, 0.6

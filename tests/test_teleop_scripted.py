@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import envs
-from envs.experts import make_expert
-from robolearn.types import ConfigError
-from teleop import ActionScale, ScriptedTeleop, TeleopActionSource, make_device
+from robolearn import envs
+from robolearn.core.types import ConfigError
+from robolearn.envs.experts import make_expert
+from robolearn.teleop import ActionScale, ScriptedTeleop, TeleopActionSource, make_device
 
 
 @pytest.mark.parametrize("mode", ["ee_delta", "ee_delta_pose", "joint_position"])

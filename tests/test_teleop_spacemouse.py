@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-import envs
-from robolearn.types import ConfigError, DriverError
-from teleop import SpaceMouseTeleop, TeleopActionSource
-from teleop.spacemouse import (
+from robolearn import envs
+from robolearn.core.types import ConfigError, DriverError
+from robolearn.teleop import SpaceMouseTeleop, TeleopActionSource
+from robolearn.teleop.spacemouse import (
     HidapiSource,
     SpaceMouseMapping,
     SpaceMouseState,

@@ -1,4 +1,4 @@
-"""robolearn.video: mp4 writing through real PyAV, and frame tiling."""
+"""robolearn.data.video: mp4 writing through real PyAV, and frame tiling."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from robolearn.types import ConfigError
-from robolearn.video import VideoWriter, pad_to_even, tile_frames
+from robolearn.core.types import ConfigError
+from robolearn.data.video import VideoWriter, pad_to_even, tile_frames
 
 
 def _frames(count: int, height: int, width: int) -> list[np.ndarray]:

@@ -2,13 +2,13 @@
 
 A camera exposes
 
-* ``spec`` → :class:`~robolearn.types.CameraSpec` (name, intrinsics, depth, fps), known once
+* ``spec`` → :class:`~robolearn.core.types.CameraSpec` (name, intrinsics, depth, fps), known once
   the camera has been connected (the device reports its own intrinsics);
 * ``connect()`` / ``disconnect()``, also as a context manager;
 * ``read(timeout_s)`` → the next *fresh* :class:`CameraFrame` (newer than any frame this
   camera returned before), waiting for it;
 * ``async_read(max_age_s)`` → the latest frame without waiting for a new one, or a
-  :class:`~robolearn.types.DriverError` when that frame is older than ``max_age_s`` (the
+  :class:`~robolearn.core.types.DriverError` when that frame is older than ``max_age_s`` (the
   camera stalled or was unplugged).
 
 Each camera runs one capture thread that keeps only the newest frame (:class:`LatestFrame`),
@@ -30,7 +30,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from robolearn.types import CameraSpec, ConfigError, DriverError
+from robolearn.core.types import CameraSpec, ConfigError, DriverError
 
 FIND_CAMERAS_HINT = "run `robolearn find-cameras` to list the connected cameras"
 """The fix most camera errors point to."""

@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from drivers.cameras import v4l2
-from drivers.cameras.base import FIND_CAMERAS_HINT, Camera, CameraFrame, EndOfStream
-from robolearn.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
+from robolearn.core.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
+from robolearn.drivers.cameras import v4l2
+from robolearn.drivers.cameras.base import FIND_CAMERAS_HINT, Camera, CameraFrame, EndOfStream
 
 READ_TIMEOUT_MS = 2000
 """How long one V4L2 read may block before OpenCV gives up (a stalled camera)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from robolearn.types import CameraIntrinsics, ConfigError
+from robolearn.core.types import CameraIntrinsics, ConfigError
 
 
 def depth_to_points(

@@ -9,7 +9,8 @@ metres, device and host timestamps):
 * :class:`PlaybackSource` — a recording (``.bag`` from older SDKs, ``.db3`` from this one)
   through ``rs.config.enable_device_from_file``;
 * :class:`SensorSource` — any ``rs.device`` whose sensors are opened directly into an
-  ``rs.syncer``: the SDK's software device (:mod:`drivers.cameras.software_realsense`, what
+  ``rs.syncer``: the SDK's software device (:mod:`robolearn.drivers.cameras.software_realsense`,
+  what
   the tests use), optionally recording through ``rs.recorder``.
 
 Why the software device does not go through the pipeline: the SDK's way to hand a software
@@ -24,15 +25,20 @@ import abc
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyrealsense2 as rs
 from numpy.typing import NDArray
 
-from drivers.cameras.base import FIND_CAMERAS_HINT, Camera, CameraFrame, EndOfStream
-from drivers.cameras.pointcloud import depth_to_points
-from robolearn.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
+from robolearn.core.extras import require
+from robolearn.core.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
+from robolearn.drivers.cameras.base import FIND_CAMERAS_HINT, Camera, CameraFrame, EndOfStream
+from robolearn.drivers.cameras.pointcloud import depth_to_points
+
+if TYPE_CHECKING:
+    import pyrealsense2 as rs
+else:
+    rs = require("pyrealsense2", "a RealSense camera")
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_FPS = 640, 480, 30
 """Mode a live camera is opened in when the config names none (every D400 offers it)."""

@@ -4,8 +4,9 @@ It has the two sensors of a D400 — a "Stereo Module" with a Z16 depth stream a
 Camera" with an RGB8 colour stream — with intrinsics, a depth-units option and depth → colour
 extrinsics. :meth:`SoftwareRealSense.feed` injects one colour + depth pair; the frames then
 travel the SDK's real machinery (syncer, ``rs.align``, ``rs.recorder``), so a
-:class:`~drivers.cameras.realsense.RealSenseCamera` on a
-:class:`~drivers.cameras.realsense.SensorSource` over :attr:`SoftwareRealSense.device` runs
+:class:`~robolearn.drivers.cameras.realsense.RealSenseCamera` on a
+:class:`~robolearn.drivers.cameras.realsense.SensorSource` over :attr:`SoftwareRealSense.device`
+runs
 the driver's code without a camera::
 
     sim = SoftwareRealSense(width=64, height=48)
@@ -22,13 +23,18 @@ keep pace with the wall clock (see :meth:`SoftwareRealSense.feed`).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyrealsense2 as rs
 from numpy.typing import NDArray
 
-from robolearn.types import CameraIntrinsics, ConfigError
+from robolearn.core.extras import require
+from robolearn.core.types import CameraIntrinsics, ConfigError
+
+if TYPE_CHECKING:
+    import pyrealsense2 as rs
+else:
+    rs = require("pyrealsense2", "the RealSense software device")
 
 
 class SoftwareRealSense:

@@ -1,9 +1,9 @@
-"""``python -m drivers.dynamixel``: serve a virtual Dynamixel bus (same options as
-``python -m drivers.dynamixel.virtual_bus``)."""
+"""``python -m robolearn.drivers.dynamixel``: serve a virtual Dynamixel bus (same options as
+``python -m robolearn.drivers.dynamixel.virtual_bus``)."""
 
 import sys
 
-from drivers.dynamixel.virtual_bus import main
+from robolearn.drivers.dynamixel.virtual_bus import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,8 @@
 """A Dynamixel arm (ALOHA ViperX/WidowX, Koch) behind the driver contract.
 
-:class:`DynamixelArm` joins an :class:`~drivers.dynamixel.configs.ArmConfig` (which servo
-drives which joint), a calibration (:mod:`drivers.dynamixel.calibration`: homing offsets and
+:class:`DynamixelArm` joins an :class:`~robolearn.drivers.dynamixel.configs.ArmConfig` (which servo
+drives which joint), a calibration (:mod:`robolearn.drivers.dynamixel.calibration`: homing offsets
+and
 ranges) and a serial port. Everything it offers is in SI units:
 
 * ``spec``: one joint per primary motor, limits = the calibrated range in rad (0 at the
@@ -36,15 +37,26 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.base import Driver
-from drivers.dynamixel.bus import DynamixelBus
-from drivers.dynamixel.calibration import (
+from robolearn.core.types import (
+    Command,
+    ControlMode,
+    DriverError,
+    FloatArray,
+    GripperSpec,
+    JointSpec,
+    RobotSpec,
+    RobotState,
+    require_finite,
+)
+from robolearn.drivers.base import Driver
+from robolearn.drivers.dynamixel.bus import DynamixelBus
+from robolearn.drivers.dynamixel.calibration import (
     ArmCalibration,
     bus_motors,
     load_calibration,
 )
-from drivers.dynamixel.configs import ArmConfig, MotorConfig, arm_config
-from drivers.dynamixel.control_table import (
+from robolearn.drivers.dynamixel.configs import ArmConfig, MotorConfig, arm_config
+from robolearn.drivers.dynamixel.control_table import (
     RAD_PER_TICK,
     RAD_S_PER_VELOCITY_UNIT,
     REG,
@@ -55,17 +67,6 @@ from drivers.dynamixel.control_table import (
     model,
     rad_to_ticks,
     ticks_to_rad,
-)
-from robolearn.types import (
-    Command,
-    ControlMode,
-    DriverError,
-    FloatArray,
-    GripperSpec,
-    JointSpec,
-    RobotSpec,
-    RobotState,
-    require_finite,
 )
 
 STATE_START = REG["present_current"].address

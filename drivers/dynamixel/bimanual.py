@@ -2,7 +2,7 @@
 
 ALOHA's state and action are 14 numbers: for the left arm, then the right arm, six joint
 angles (rad) and the gripper opening normalised to [0, 1]. :class:`BimanualArm` presents
-two :class:`~drivers.dynamixel.arm.DynamixelArm` drivers (one serial port each) that way:
+two :class:`~robolearn.drivers.dynamixel.arm.DynamixelArm` drivers (one serial port each) that way:
 the spec's joints are ``left_<joint>…, left_gripper, right_<joint>…, right_gripper``, where
 a ``*_gripper`` entry is the opening fraction (0 closed … 1 open, unitless; velocity limit
 in 1/s, effort = the gripper's force in N), mapped onto each gripper's width range.
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drivers.base import Driver
-from drivers.dynamixel.arm import IDENTITY_QUAT, DynamixelArm
-from robolearn.types import (
+from robolearn.core.types import (
     Command,
     ConfigError,
     ControlMode,
@@ -26,6 +24,8 @@ from robolearn.types import (
     RobotState,
     require_finite,
 )
+from robolearn.drivers.base import Driver
+from robolearn.drivers.dynamixel.arm import IDENTITY_QUAT, DynamixelArm
 
 
 class BimanualArm(Driver):

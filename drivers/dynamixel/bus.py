@@ -1,7 +1,8 @@
 """A Dynamixel Protocol 2.0 bus over ``dynamixel_sdk`` and pyserial, with retries and clear errors.
 
 :class:`DynamixelBus` opens a serial port (a U2D2 at ``/dev/ttyUSB0``, or the pty of
-:class:`~drivers.dynamixel.virtual_bus.VirtualDynamixelBus`) with the SDK's ``PortHandler``
+:class:`~robolearn.drivers.dynamixel.virtual_bus.VirtualDynamixelBus`) with the SDK's
+``PortHandler``
 and talks through its ``PacketHandler``, ``GroupSyncRead`` and ``GroupSyncWrite``:
 
 * sync reads keep each servo's status error byte (``GroupSyncRead.rxPacket`` drops it), so a
@@ -42,12 +43,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import dynamixel_sdk as dxl
-import serial
-
-from drivers.dynamixel.control_table import (
+from robolearn.core.extras import require
+from robolearn.core.types import ConfigError, DriverError
+from robolearn.drivers.dynamixel.control_table import (
     REG,
     ModelInfo,
     decode_value,
@@ -55,8 +55,7 @@ from drivers.dynamixel.control_table import (
     encode_value,
     model_name,
 )
-from drivers.dynamixel.protocol import ALERT, StatusError
-from robolearn.types import ConfigError, DriverError
+from robolearn.drivers.dynamixel.protocol import ALERT, StatusError
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +78,13 @@ SDK_BAUDS = (
     3_500_000,
     4_000_000,
 )
+
+if TYPE_CHECKING:
+    import dynamixel_sdk as dxl
+    import serial
+else:
+    dxl = require("dynamixel_sdk", "Dynamixel arms")
+    serial = require("serial", "Dynamixel arms")
 """Baud rates ``dynamixel_sdk``'s PortHandler can open."""
 POLL_S = 0.001
 """Longest wait in ``select`` before the SDK checks its packet timeout again."""
@@ -128,7 +134,7 @@ class DynamixelBus:
 
     Open it with :meth:`open` (or ``with``); :meth:`check_motors` pings every servo and
     checks its model. Reads and writes take register names from
-    :mod:`drivers.dynamixel.control_table` and raw register values.
+    :mod:`robolearn.drivers.dynamixel.control_table` and raw register values.
     """
 
     def __init__(

@@ -34,9 +34,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from drivers.dynamixel.bus import BusMotor, DynamixelBus
-from drivers.dynamixel.configs import ArmConfig, MotorConfig
-from drivers.dynamixel.control_table import (
+from robolearn.core.types import ConfigError
+from robolearn.drivers.dynamixel.bus import BusMotor, DynamixelBus
+from robolearn.drivers.dynamixel.configs import ArmConfig, MotorConfig
+from robolearn.drivers.dynamixel.control_table import (
     CENTER_TICKS,
     MAX_HOMING_OFFSET,
     SECONDARY_ID_DISABLED,
@@ -45,7 +46,6 @@ from drivers.dynamixel.control_table import (
     model,
     ticks_to_rad,
 )
-from robolearn.types import ConfigError
 
 CALIBRATION_FORMAT = "robolearn/dynamixel-calibration@1"
 CALIBRATION_DIR_ENV = "ROBOLEARN_CALIBRATION_DIR"

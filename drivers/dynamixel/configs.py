@@ -5,7 +5,7 @@ which motors are *shadows* (a second motor on the same joint, coupled mechanical
 following its primary through the Secondary ID register, as on ALOHA's shoulders and
 elbows), how the gripper maps onto an opening width, and how the joints are driven.
 Per-arm numbers that depend on assembly (homing offsets, ranges) live in the calibration
-(:mod:`drivers.dynamixel.calibration`), not here.
+(:mod:`robolearn.drivers.dynamixel.calibration`), not here.
 
 Motor IDs and models are those the ALOHA and Koch builds use (the same as LeRobot's
 configs): a ViperX 300 S has XM540-W270s on waist, shoulder (×2), elbow (×2), forearm roll
@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from drivers.dynamixel.control_table import OperatingMode, model
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
+from robolearn.drivers.dynamixel.control_table import OperatingMode, model
 
 Role = Literal["follower", "leader"]
 

@@ -2,7 +2,8 @@
 
 Addresses, sizes and units follow ROBOTIS' e-Manual for the X series (XM430-W350,
 XM540-W270, XL430-W250, XC430-W150, XL330-M077/M288 share one layout). Both the virtual
-bus (:mod:`drivers.dynamixel.virtual_bus`) and the driver (:mod:`drivers.dynamixel.bus`)
+bus (:mod:`robolearn.drivers.dynamixel.virtual_bus`) and the driver
+(:mod:`robolearn.drivers.dynamixel.bus`)
 read their registers from here, so the two cannot disagree about an address.
 
 Units of the raw register values:
@@ -20,7 +21,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 TICKS_PER_REV = 4096
 """Encoder ticks per output-shaft turn of every X-series servo."""

@@ -4,9 +4,10 @@ The bus opens a pty (``os.openpty``, raw mode) and serves its slave end, e.g.
 ``/dev/pts/7``, as if a U2D2 adapter with servos were plugged in: the driver opens that path
 with pyserial and ``dynamixel_sdk`` exactly as it opens ``/dev/ttyUSB0``. Each
 :class:`VirtualServo` keeps a real X-series control table (see
-:mod:`drivers.dynamixel.control_table`) and answers ping, read, write, reg-write/action, sync
+:mod:`robolearn.drivers.dynamixel.control_table`) and answers ping, read, write, reg-write/action,
+sync
 read, sync write, bulk read, bulk write, reboot, clear and factory reset, with the protocol's
-byte stuffing and CRC (:mod:`drivers.dynamixel.protocol`).
+byte stuffing and CRC (:mod:`robolearn.drivers.dynamixel.protocol`).
 
 Behaviour modelled on the real servos:
 
@@ -38,7 +39,8 @@ In process::
     with bus as port:                     # a thread serves the pty while inside
         driver = DynamixelArm(config, port, ...)
 
-As a separate process: ``python -m drivers.dynamixel.virtual_bus --ids 1..9 --model xm430``
+As a separate process: ``python -m robolearn.drivers.dynamixel.virtual_bus --ids 1..9 --model
+xm430``
 prints the pty path and serves it until interrupted (``--arm koch-follower`` builds the
 servos of a ready-made arm; ``--link /tmp/ttyDXL`` adds a stable symlink).
 """
@@ -61,11 +63,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 
-from drivers.dynamixel.control_table import (
+from robolearn.core.types import ConfigError
+from robolearn.drivers.dynamixel.control_table import (
     BAUD_INDEX,
     CENTER_TICKS,
 )
-from drivers.dynamixel.protocol import (
+from robolearn.drivers.dynamixel.protocol import (
     BROADCAST_ID,
     CorruptPacket,
     Instruction,
@@ -74,8 +77,7 @@ from drivers.dynamixel.protocol import (
     StatusError,
     status_packet,
 )
-from drivers.dynamixel.virtual_servo import VirtualServo
-from robolearn.types import ConfigError
+from robolearn.drivers.dynamixel.virtual_servo import VirtualServo
 
 
 @dataclass
@@ -535,9 +537,9 @@ def parse_ids(text: str) -> list[int]:
 
 
 def servos_for_arm(arm_name: str, baud: int | None = None) -> list[VirtualServo]:
-    """The servos of a ready-made arm (:mod:`drivers.dynamixel.configs`), shadows coupled
+    """The servos of a ready-made arm (:mod:`robolearn.drivers.dynamixel.configs`), shadows coupled
     mirrored to their primaries, every servo at the middle of its turn."""
-    from drivers.dynamixel.configs import arm_config
+    from robolearn.drivers.dynamixel.configs import arm_config
 
     config = arm_config(arm_name)
     by_name: dict[str, VirtualServo] = {}
@@ -549,7 +551,7 @@ def servos_for_arm(arm_name: str, baud: int | None = None) -> list[VirtualServo]
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m drivers.dynamixel.virtual_bus",
+        prog="python -m robolearn.drivers.dynamixel.virtual_bus",
         description="Serve virtual Dynamixel X-series servos on a pseudo-terminal.",
     )
     parser.add_argument("--ids", default="1..6", help="servo IDs, e.g. 1..9 or 1,2,5")

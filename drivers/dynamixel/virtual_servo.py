@@ -1,6 +1,6 @@
 """One emulated X-series servo: control-table memory, instruction semantics and dynamics.
 
-Used by :mod:`drivers.dynamixel.virtual_bus`, which puts servos behind a pseudo-terminal.
+Used by :mod:`robolearn.drivers.dynamixel.virtual_bus`, which puts servos behind a pseudo-terminal.
 See that module for what is modelled and what is not.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import time
 
-from drivers.dynamixel.control_table import (
+from robolearn.core.types import ConfigError
+from robolearn.drivers.dynamixel.control_table import (
     BAUD_INDEX,
     BAUD_OF_INDEX,
     CENTER_TICKS,
@@ -28,8 +29,7 @@ from drivers.dynamixel.control_table import (
     encode_value,
     model,
 )
-from drivers.dynamixel.protocol import ALERT, MAX_ID, StatusError
-from robolearn.types import ConfigError
+from robolearn.drivers.dynamixel.protocol import ALERT, MAX_ID, StatusError
 
 TAU_S = 0.02
 """Time constant of the emulated position loop (s)."""

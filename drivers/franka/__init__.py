@@ -1,9 +1,9 @@
 """A Franka Research 3 / Panda through franky (libfranka), and franky-sim to test it without one.
 
-``python -m drivers.franka`` serves a simulated FR3 (franky-sim) from a shell.
+``python -m robolearn.drivers.franka`` serves a simulated FR3 (franky-sim) from a shell.
 """
 
-from drivers.franka.config import (
+from robolearn.drivers.franka.config import (
     FR3_JOINTS,
     FR3_READY_Q,
     HAND,
@@ -11,8 +11,8 @@ from drivers.franka.config import (
     FrankaConfig,
     franka_spec,
 )
-from drivers.franka.driver import FrankaDriver
-from drivers.franka.errors import (
+from robolearn.drivers.franka.driver import FrankaDriver
+from robolearn.drivers.franka.errors import (
     FrankaConnectionError,
     FrankaControlError,
     FrankaError,
@@ -20,7 +20,7 @@ from drivers.franka.errors import (
     FrankaReflexError,
     franka_error,
 )
-from drivers.franka.sim import FrankySim
+from robolearn.drivers.franka.sim import FrankySim
 
 __all__ = [
     "FR3_JOINTS",

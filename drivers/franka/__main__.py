@@ -1,11 +1,11 @@
-"""``python -m drivers.franka``: serve a simulated Franka FR3 (franky-sim) until Ctrl-C.
+"""``python -m robolearn.drivers.franka``: serve a simulated Franka FR3 (franky-sim) until Ctrl-C.
 
-Prints the loopback address to give :class:`drivers.franka.FrankaConfig` as ``host`` (with
+Prints the loopback address to give :class:`robolearn.drivers.franka.FrankaConfig` as ``host`` (with
 ``realtime="ignore"``); ``--help`` lists the options.
 """
 
 import sys
 
-from drivers.franka.sim_server import main
+from robolearn.drivers.franka.sim_server import main
 
 sys.exit(main())

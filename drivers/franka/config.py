@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from robolearn.types import ConfigError, ControlMode, GripperSpec, JointSpec, RobotSpec
+from robolearn.core.types import ConfigError, ControlMode, GripperSpec, JointSpec, RobotSpec
 
 FCI_PORT = 1337
 """TCP port of libfranka's robot protocol (the Franka Hand's is 1338)."""

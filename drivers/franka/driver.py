@@ -56,23 +56,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-import mujoco
 import numpy as np
 
-from drivers.base import Driver
-from drivers.franka.config import FCI_PORT, HAND, FrankaConfig, franka_spec
-from drivers.franka.errors import (
-    FrankaConnectionError,
-    FrankaControlError,
-    FrankaError,
-    FrankaGripperError,
-    franka_error,
-    franky_errors,
-    import_franky,
+from robolearn.core.geometry import (
+    mat_from_quat,
+    quat_error,
+    quat_from_mat,
+    quat_from_rotvec,
+    quat_multiply,
 )
-from drivers.franka.hand import HandWorker
-from robolearn.geometry import quat_error, quat_from_mat, quat_from_rotvec, quat_multiply
-from robolearn.types import (
+from robolearn.core.types import (
     Command,
     CommandError,
     ControlMode,
@@ -83,8 +76,20 @@ from robolearn.types import (
     RobotState,
     require_finite,
 )
+from robolearn.drivers.base import Driver
+from robolearn.drivers.franka.config import FCI_PORT, HAND, FrankaConfig, franka_spec
+from robolearn.drivers.franka.errors import (
+    FrankaConnectionError,
+    FrankaControlError,
+    FrankaError,
+    FrankaGripperError,
+    franka_error,
+    franky_errors,
+    import_franky,
+)
+from robolearn.drivers.franka.hand import HandWorker
 
-log = logging.getLogger("drivers.franka")
+log = logging.getLogger("robolearn.drivers.franka")
 
 T = TypeVar("T")
 
@@ -115,8 +120,8 @@ def _unreachable(host: str, problem: str) -> FrankaConnectionError:
         f"the Franka at {host} {problem}. Check the network (cable, this PC's address in the "
         f"robot's subnet, `ping {host}`), the IP, and that the robot is on with its brakes open "
         "and FCI activated in Desk; without a robot, start franky-sim "
-        "(drivers.franka.FrankySim, or `python -m drivers.franka`) and connect to its "
-        "address"
+        "(robolearn.drivers.franka.FrankySim, or `python -m robolearn.drivers.franka`) and "
+        "connect to its address"
     )
 
 
@@ -638,10 +643,8 @@ def _limit_lead(
 
 def _homogeneous(pos: FloatArray, quat: FloatArray) -> FloatArray:
     """4×4 transform of a position and a (w, x, y, z) quaternion."""
-    mat = np.empty(9)
-    mujoco.mju_quat2Mat(mat, np.asarray(quat, dtype=np.float64))
     T = np.eye(4)
-    T[:3, :3] = mat.reshape(3, 3)
+    T[:3, :3] = mat_from_quat(quat)
     T[:3, 3] = pos
     return T
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from robolearn.types import ConfigError, DriverError
+from robolearn.core.types import DriverError
 
 
 def import_franky() -> Any:
     """The franky module, imported on first use (an optional dependency: ``pip install
     robolearn[franka]``)."""
-    try:
-        import franky
-    except ImportError as exc:  # pragma: no cover - franky is installed with the dev extras
-        raise ConfigError(
-            "the Franka driver needs franky: pip install 'robolearn[franka]' "
-            "(franky-control, libfranka's Python bindings)"
-        ) from exc
-    return franky
+    from robolearn.core.extras import require
+
+    return require("franky", "the Franka driver (libfranka's Python bindings)")
 
 
 class FrankaError(DriverError):

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from drivers.franka.config import HAND
+from robolearn.drivers.franka.config import HAND
 
 GRIPPER_DEADBAND_M = 5e-4
 """A width target closer than this to the measured width sends no hand command."""

@@ -1,7 +1,8 @@
 """franky-sim in a child process: a simulated Franka FR3 behind libfranka's own network protocol.
 
 franky-sim (PyPI ``franky-sim``) answers libfranka's TCP/UDP protocol with a MuJoCo physics
-backend, so :class:`~drivers.franka.driver.FrankaDriver` talks to it exactly as it talks to a
+backend, so :class:`~robolearn.drivers.franka.driver.FrankaDriver` talks to it exactly as it talks
+to a
 real arm. libfranka's ports are fixed (1337 for the arm, 1338 for the Franka Hand), so instead of
 a free *port* the simulator binds the first free *loopback address* (``127.0.0.1``,
 ``127.0.0.2``, ...): several simulators run side by side, each at its own address::
@@ -15,7 +16,8 @@ competes with the control loop for the GIL. :meth:`FrankySim.reset` rebuilds the
 the same process (arm at ``initial_q``, gripper at ``gripper_width_m``) in a fraction of the
 start-up time. :meth:`FrankySim.kill` ends it abruptly, like a crashed robot controller.
 
-From a shell, ``python -m drivers.franka`` serves one simulated arm until Ctrl-C and prints the
+From a shell, ``python -m robolearn.drivers.franka`` serves one simulated arm until Ctrl-C and
+prints the
 address to connect to.
 """
 
@@ -36,9 +38,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from drivers.franka.config import FR3_READY_Q, FrankaConfig
-from drivers.franka.sim_server import READY_PREFIX, SimSettings
-from robolearn.types import ConfigError, DriverError
+from robolearn.core.types import ConfigError, DriverError
+from robolearn.drivers.franka.config import FR3_READY_Q, FrankaConfig
+from robolearn.drivers.franka.sim_server import READY_PREFIX, SimSettings
 
 _LOG_TAIL_CHARS = 2000
 
@@ -51,7 +53,8 @@ class FrankySim:
     which the simulated arm aborts a motion with a reflex, like the real one. ``hostnames`` lists
     loopback addresses to try in order (default: 127.0.0.1, 127.0.0.2, ...).
     ``startup_timeout_s`` bounds start and reset. The child also ends when this process dies
-    (its stdin closes). See :mod:`drivers.franka.sim_server` for how it paces the simulation
+    (its stdin closes). See :mod:`robolearn.drivers.franka.sim_server` for how it paces the
+    simulation
     and where franky-sim differs from a real arm.
     """
 
@@ -93,7 +96,7 @@ class FrankySim:
     def reset(self, **changes: Any) -> str:
         """A fresh simulation in the same process; returns the address.
 
-        ``changes`` (fields of :class:`~drivers.franka.sim_server.SimSettings`, e.g.
+        ``changes`` (fields of :class:`~robolearn.drivers.franka.sim_server.SimSettings`, e.g.
         ``joint_speed_limits_rad_s``) apply to this simulation only; the next plain reset goes
         back to the constructor's settings. Disconnect every driver first: the reset closes
         their connections.
@@ -185,7 +188,7 @@ class FrankySim:
             raise ConfigError(f"unknown franky-sim setting: {exc}") from exc
 
     def _child_command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "drivers.franka", "--control-stdin"]
+        cmd = [sys.executable, "-m", "robolearn.drivers.franka", "--control-stdin"]
         cmd += ["--settings", self.settings.to_json()]
         for host in self.hostnames or ():
             cmd += ["--hostname", host]

@@ -1,6 +1,8 @@
-"""The child side of :class:`drivers.franka.sim.FrankySim`: franky-sim serving one simulated FR3.
+"""The child side of :class:`robolearn.drivers.franka.sim.FrankySim`: franky-sim serving one
+simulated FR3.
 
-Run as ``python -m drivers.franka`` (``FrankySim`` does, with ``--control-stdin``). Two things
+Run as ``python -m robolearn.drivers.franka`` (``FrankySim`` does, with ``--control-stdin``). Two
+things
 differ from franky-sim's own ``SimulationServer.run_forever``:
 
 * **Pacing on absolute deadlines.** ``run_once`` sleeps a fixed remainder after each 1 ms step,
@@ -48,9 +50,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
-from drivers.franka.config import FR3_JOINTS, FR3_READY_Q
+from robolearn.drivers.franka.config import FR3_JOINTS, FR3_READY_Q
 
-log = logging.getLogger("drivers.franka.sim_server")
+log = logging.getLogger("robolearn.drivers.franka.sim_server")
 
 READY_PREFIX = "FRANKY_SIM_READY "
 """Start of the line printed (followed by JSON with the address) each time a simulation is up."""
@@ -362,7 +364,7 @@ def _announce_human(address: str) -> None:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m drivers.franka",
+        prog="python -m robolearn.drivers.franka",
         description="Serve a simulated Franka FR3 (franky-sim, MuJoCo) on a loopback address.",
     )
     parser.add_argument(

@@ -1,8 +1,14 @@
 """MuJoCo simulation of the Franka Panda from pybullet_data's URDF."""
 
-from drivers.mujoco_panda.driver import MujocoPandaDriver
-from drivers.mujoco_panda.model import HOME_Q, CameraMount, Marker, SceneConfig, SceneObject
-from drivers.mujoco_panda.render import CameraRequest
+from robolearn.drivers.mujoco_panda.driver import MujocoPandaDriver
+from robolearn.drivers.mujoco_panda.model import (
+    HOME_Q,
+    CameraMount,
+    Marker,
+    SceneConfig,
+    SceneObject,
+)
+from robolearn.drivers.mujoco_panda.render import CameraRequest
 
 __all__ = [
     "HOME_Q",

@@ -10,22 +10,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from drivers.base import Driver
-from drivers.kinematics import DifferentialIK
-from drivers.mujoco_panda.model import (
-    ARM_JOINTS,
-    ARM_KD,
-    ARM_KP,
-    EE_SITE,
-    FINGER_JOINTS,
-    HOME_Q,
-    SceneConfig,
-    build_model,
-)
-from drivers.mujoco_panda.render import CameraRenderer, CameraRequest
-from robolearn.geometry import quat_from_mat, quat_from_rotvec, quat_multiply
-from robolearn.timing import precise_sleep_until
-from robolearn.types import (
+from robolearn.core.geometry import quat_from_mat, quat_from_rotvec, quat_multiply
+from robolearn.core.timing import precise_sleep_until
+from robolearn.core.types import (
     Command,
     CommandError,
     ConfigError,
@@ -37,6 +24,19 @@ from robolearn.types import (
     RobotState,
     require_finite,
 )
+from robolearn.drivers.base import Driver
+from robolearn.drivers.kinematics import DifferentialIK
+from robolearn.drivers.mujoco_panda.model import (
+    ARM_JOINTS,
+    ARM_KD,
+    ARM_KP,
+    EE_SITE,
+    FINGER_JOINTS,
+    HOME_Q,
+    SceneConfig,
+    build_model,
+)
+from robolearn.drivers.mujoco_panda.render import CameraRenderer, CameraRequest
 
 PANDA_MAX_VELOCITY = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)  # rad/s (URDF)
 PANDA_MAX_EFFORT = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)  # N·m

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from robolearn.geometry import quat_from_mat
-from robolearn.types import ConfigError, FloatArray
+from robolearn.core.geometry import quat_from_mat
+from robolearn.core.types import ConfigError, FloatArray
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")

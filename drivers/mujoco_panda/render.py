@@ -12,7 +12,7 @@ import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
-from robolearn.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
+from robolearn.core.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
 
 EGL_FIX = (
     "offscreen rendering failed: install EGL/Mesa with "
@@ -105,7 +105,7 @@ def _make_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Ren
     try:
         return mujoco.Renderer(model, height=height, width=width)
     except Exception as exc:  # GL context creation raises many different types
-        from robolearn._gl import MUJOCO_IMPORTED_FIRST
+        from robolearn.core._gl import MUJOCO_IMPORTED_FIRST
 
         if MUJOCO_IMPORTED_FIRST:
             raise DriverError(

@@ -2,8 +2,9 @@
 
 Move the arm to its middle pose and press Enter; move every joint through its range and
 press Enter. The calibration (homing offsets, ranges, directions per motor) is saved as
-``<name>.json`` in the calibration directory, where :class:`drivers.dynamixel.DynamixelArm`
-finds it. See :mod:`drivers.dynamixel.calibration`.
+``<name>.json`` in the calibration directory, where
+:class:`robolearn.drivers.dynamixel.DynamixelArm`
+finds it. See :mod:`robolearn.drivers.dynamixel.calibration`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class CalibrateConfig:
 
 def run(cfg: CalibrateConfig) -> int:
     """Run the guided procedure on the terminal and save the calibration."""
-    from drivers.dynamixel.calibration import GuidedCalibration, save_calibration
-    from drivers.dynamixel.configs import arm_config
+    from robolearn.drivers.dynamixel.calibration import GuidedCalibration, save_calibration
+    from robolearn.drivers.dynamixel.configs import arm_config
 
     config = arm_config(cfg.robot)
     guided = GuidedCalibration(config, cfg.port, cfg.name, sys.stdin, sys.stdout, cfg.rate_hz)

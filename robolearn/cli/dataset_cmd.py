@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robolearn.cli.common import Subcommand, format_table
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 
 @dataclass

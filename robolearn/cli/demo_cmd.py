@@ -13,7 +13,7 @@ from pathlib import Path
 
 from robolearn.cli.common import Subcommand, format_table
 from robolearn.cli.rollout_cmd import RolloutConfig, RolloutSummary, rollout
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 HEADERS = ("env", "successes", "rate", "mean length", "seconds")
 
@@ -91,7 +91,7 @@ def summary_table(summaries: list[RolloutSummary]) -> str:
 
 def run(cfg: DemoConfig) -> int:
     """Roll out every selected task, then print the table and write ``summary.json``."""
-    import envs  # here, not at the top: importing the tasks loads MuJoCo
+    from robolearn import envs  # here, not at the top: importing the tasks loads MuJoCo
 
     env_ids = cfg.envs or envs.registered_ids()
     if not env_ids:

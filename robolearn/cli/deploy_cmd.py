@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from robolearn.cli.common import Subcommand, format_table
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 SIM_ROBOT = "mujoco_panda"
 SIM_RATE_HZ = 20.0  # rate the tasks' time limits and EE step sizes are defined at
@@ -21,7 +21,7 @@ class DeployConfig:
     """Run episodes of a policy on a robot in real time (loop + safety + async inference)."""
 
     robot: str = SIM_ROBOT
-    """mujoco_panda (the simulated task), or a robot from drivers.registry: franka,
+    """mujoco_panda (the simulated task), or a robot from robolearn.drivers.registry: franka,
     franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...) or virtual:<arm>."""
     robot_option: list[str] = field(default_factory=list)
     """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
@@ -80,11 +80,11 @@ def run(cfg: DeployConfig) -> int:
 
 
 def _on_robot(cfg: DeployConfig) -> int:
-    """Deploy a saved policy on a driver from :mod:`drivers.registry`."""
-    from drivers.registry import open_cameras, open_robot
-    from envs.robot_env import RobotEnv
-    from policies.base import check_policy_spec, read_policy_config
-    from policies.env_io import env_observation_shapes, load_env_policy
+    """Deploy a saved policy on a driver from :mod:`robolearn.drivers.registry`."""
+    from robolearn.drivers.registry import open_cameras, open_robot
+    from robolearn.envs.robot_env import RobotEnv
+    from robolearn.policies.base import check_policy_spec, read_policy_config
+    from robolearn.policies.env_io import env_observation_shapes, load_env_policy
 
     config = read_policy_config(cfg.policy)[1]
     hz = cfg.hz or float(config.env.get("kwargs", {}).get("control_hz", 50.0))
@@ -120,8 +120,8 @@ def _deploy(cfg: DeployConfig, env: Any, factory: Any) -> int:
 
 
 def _scripted(cfg: DeployConfig) -> tuple[Any, Any]:
-    import envs
-    from envs.experts import expert_for_task
+    from robolearn import envs
+    from robolearn.envs.experts import expert_for_task
 
     hz = cfg.hz or 50.0
     env = envs.make(
@@ -145,10 +145,10 @@ def _scripted(cfg: DeployConfig) -> tuple[Any, Any]:
 
 def _checkpoint(cfg: DeployConfig) -> tuple[Any, Any]:
     """The env a policy folder was trained for, and a worker factory that loads it."""
-    import envs
-    from policies.base import check_policy_spec, read_policy_config
-    from policies.env_io import env_observation_shapes, load_env_policy
+    from robolearn import envs
     from robolearn.evaluate import env_for_policy
+    from robolearn.policies.base import check_policy_spec, read_policy_config
+    from robolearn.policies.env_io import env_observation_shapes, load_env_policy
 
     env_id, kwargs = env_for_policy(cfg.policy, None, {})
     recorded_hz = float(kwargs.get("control_hz", SIM_RATE_HZ))

@@ -60,7 +60,7 @@ def env_row(env: gym.Env[Any, Any], env_id: str) -> list[str]:
 
 def run(cfg: EnvsConfig) -> int:
     """Print the table (or just the ids)."""
-    import envs  # here, not at the top: importing the tasks loads MuJoCo
+    from robolearn import envs  # here, not at the top: importing the tasks loads MuJoCo
 
     ids = envs.registered_ids()
     if cfg.ids:

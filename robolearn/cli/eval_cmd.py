@@ -8,8 +8,8 @@ from pathlib import Path
 
 from robolearn.cli.common import Subcommand
 from robolearn.cli.deploy_cmd import parse_options
+from robolearn.core.types import ConfigError
 from robolearn.evaluate import EvalResult, EvalSpec, evaluate
-from robolearn.types import ConfigError
 
 
 @dataclass
@@ -31,7 +31,8 @@ class EvalConfig:
     """Report folder: eval.json, report.html, videos/."""
     device: str = "cpu"
     robot: str | None = None
-    """Evaluate on a robot (drivers.registry names: franka, franka-sim, koch-follower, ...)
+    """Evaluate on a robot (robolearn.drivers.registry names: franka, franka-sim, koch-follower,
+    ...)
     instead of in simulation; the operator judges each episode at the terminal."""
     robot_option: list[str] = field(default_factory=list)
     """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""

@@ -45,18 +45,25 @@ def run(cfg: FindCamerasConfig) -> int:
 
 def realsense_report(with_modes: bool) -> dict[str, Any]:
     """``{"devices": [...], "error": str | None}`` for the RealSense cameras connected now."""
+    from robolearn.core.extras import install_hint
+
     try:
         import pyrealsense2 as rs
-
+    except ImportError:
+        return {
+            "devices": [],
+            "error": f"RealSense SDK not installed: {install_hint('pyrealsense2')}",
+        }
+    try:
         devices = list(rs.context().query_devices())
-    except (ImportError, RuntimeError) as exc:
+    except RuntimeError as exc:
         return {"devices": [], "error": f"RealSense SDK unavailable: {exc}"}
     return {"devices": realsense_rows(devices, with_modes), "error": None}
 
 
 def realsense_rows(devices: list[Any], with_modes: bool) -> list[dict[str, Any]]:
     """One report row per ``rs.device``: its identity, and its modes when asked."""
-    from drivers.cameras.realsense import describe_device, stream_modes
+    from robolearn.drivers.cameras.realsense import describe_device, stream_modes
 
     rows = []
     for device in devices:
@@ -71,7 +78,7 @@ def realsense_rows(devices: list[Any], with_modes: bool) -> list[dict[str, Any]]
 
 def video_report(with_modes: bool, dev_dir: Path = Path("/dev")) -> dict[str, Any]:
     """``{"devices": [...], "error": None}`` for the ``videoN`` nodes under ``dev_dir``."""
-    from drivers.cameras import v4l2
+    from robolearn.drivers.cameras import v4l2
 
     rows = []
     for path in v4l2.video_device_paths(dev_dir):

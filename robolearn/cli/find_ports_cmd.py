@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from robolearn.cli.common import Subcommand, format_table
-from robolearn.types import ConfigError, DriverError
+from robolearn.core.types import ConfigError, DriverError
 
 PORT_HEADERS = ("port", "description", "hardware id")
 SCAN_HEADERS = ("port", "baud", "id", "model", "firmware")
@@ -39,7 +39,9 @@ class FindPortsConfig:
 
 def list_ports() -> list[tuple[str, str, str]]:
     """(device, description, hardware id) of every serial port pyserial finds, sorted."""
-    from serial.tools import list_ports as serial_ports
+    from robolearn.core.extras import require
+
+    serial_ports = require("serial", "listing serial ports").tools.list_ports
 
     rows = [(p.device, p.description or "", p.hwid or "") for p in serial_ports.comports()]
     return sorted(rows)
@@ -49,7 +51,7 @@ def scan_port(
     port: str, bauds: Sequence[int], ids: Sequence[int] | None = None
 ) -> list[tuple[int, int, int, int]]:
     """(baud, id, model number, firmware) of every servo answering on ``port``."""
-    from drivers.dynamixel.bus import DynamixelBus
+    from robolearn.drivers.dynamixel.bus import DynamixelBus
 
     found = []
     for baud in bauds:
@@ -79,8 +81,8 @@ def run(cfg: FindPortsConfig) -> int:
 
 
 def _scan(cfg: FindPortsConfig, listed: list[str]) -> int:
-    from drivers.dynamixel.control_table import model_name
-    from drivers.dynamixel.virtual_bus import parse_ids
+    from robolearn.drivers.dynamixel.control_table import model_name
+    from robolearn.drivers.dynamixel.virtual_bus import parse_ids
 
     targets = cfg.port or listed
     if not targets:

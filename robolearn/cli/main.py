@@ -1,6 +1,6 @@
 """The ``robolearn`` entry point: one argparse subparser per :class:`Subcommand`.
 
-Errors robolearn raises on purpose (:class:`robolearn.types.RobolearnError`) are printed as
+Errors robolearn raises on purpose (:class:`robolearn.core.types.RobolearnError`) are printed as
 one line, ``robolearn: error: <message>``, with exit status 2 and no traceback.
 """
 
@@ -37,8 +37,8 @@ from robolearn.cli import (
     view_cmd,
 )
 from robolearn.cli.common import Subcommand
-from robolearn.config import add_dataclass_arguments, parse_into
-from robolearn.types import RobolearnError
+from robolearn.cli.config import add_dataclass_arguments, parse_into
+from robolearn.core.types import RobolearnError
 
 COMMANDS: tuple[Subcommand[Any], ...] = (
     quickstart_cmd.COMMAND,

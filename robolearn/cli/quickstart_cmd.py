@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from robolearn.cli.common import Subcommand, format_table
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 
 @dataclass

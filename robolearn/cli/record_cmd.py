@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from robolearn.cli.common import Subcommand
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 TASK_TEXT = {
     "FrankaReach": "move the gripper to the green target",
@@ -30,7 +29,7 @@ class RecordConfig:
     env: str = "robolearn/FrankaLift-v0"
     """Task to record in."""
     robot: str | None = None
-    """Record on a robot from drivers.registry instead of the simulated task: franka,
+    """Record on a robot from robolearn.drivers.registry instead of the simulated task: franka,
     franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...), aloha or virtual:<arm>."""
     robot_option: list[str] = field(default_factory=list)
     """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
@@ -94,7 +93,8 @@ def run(cfg: RecordConfig) -> int:
     """Record; print what was saved."""
     if cfg.robot is not None:
         return _on_robot(cfg)
-    import envs
+    from robolearn import envs
+    from robolearn.data.meta import write_env_metadata
 
     realtime = cfg.teleop != "scripted" if cfg.realtime is None else cfg.realtime
     env = envs.make(cfg.env, **_env_kwargs(cfg, realtime))
@@ -103,10 +103,12 @@ def run(cfg: RecordConfig) -> int:
 
 
 def _on_robot(cfg: RecordConfig) -> int:
-    """Record on a driver from :mod:`drivers.registry` (always paced by the wall clock)."""
-    from drivers.registry import open_cameras, open_robot
-    from envs.robot_env import RobotEnv
+    """Record on a driver from :mod:`robolearn.drivers.registry` (always paced by the wall
+    clock)."""
     from robolearn.cli.deploy_cmd import parse_options
+    from robolearn.data.meta import write_env_metadata
+    from robolearn.drivers.registry import open_cameras, open_robot
+    from robolearn.envs.robot_env import RobotEnv
 
     assert cfg.robot is not None
     with open_robot(cfg.robot, parse_options(cfg.robot_option)) as driver:
@@ -123,9 +125,9 @@ def _on_robot(cfg: RecordConfig) -> int:
 
 
 def _record(cfg: RecordConfig, env: Any, robot_type: str, realtime: bool, write_env: Any) -> int:
+    from robolearn.control.recorder import RecordConfig as SessionConfig
+    from robolearn.control.recorder import Recorder, dataset_features
     from robolearn.data import DatasetWriter, WriteMode
-    from robolearn.data.recorder import RecordConfig as SessionConfig
-    from robolearn.data.recorder import Recorder, dataset_features
 
     u: Any = env.unwrapped
     try:
@@ -177,23 +179,6 @@ def _env_kwargs(cfg: RecordConfig, realtime: bool) -> dict[str, Any]:
     return kwargs
 
 
-def write_env_metadata(root: Path, env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """``meta/robolearn_env.json``: the env a dataset was recorded in, which ``robolearn
-    train`` stores with the policy so that ``eval`` and ``deploy`` rebuild it. LeRobot ignores
-    the file."""
-    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()}
-    kwargs.pop("realtime", None)
-    path = Path(root) / "meta" / "robolearn_env.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"id": env_id, "kwargs": kwargs}, indent=2))
-
-
-def read_env_metadata(root: Path) -> dict[str, Any]:
-    """``meta/robolearn_env.json`` (written by :func:`write_env_metadata`), or ``{}``."""
-    path = Path(root) / "meta" / "robolearn_env.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def _task_text(env_id: str) -> str:
     name = env_id.split("/")[-1].split("-")[0]
     return TASK_TEXT.get(name, name)
@@ -201,15 +186,15 @@ def _task_text(env_id: str) -> str:
 
 @contextlib.contextmanager
 def _source(cfg: RecordConfig, env: Any) -> Iterator[Any]:
-    import envs
-    from robolearn.data.recorder import ScriptedSource
+    from robolearn import envs
+    from robolearn.control.recorder import ScriptedSource
 
     if cfg.teleop == "scripted":
         yield ScriptedSource(envs.make_expert(env))
         return
     from robolearn.cli.deploy_cmd import parse_options
-    from teleop.actions import TeleopActionSource
-    from teleop.registry import make_device
+    from robolearn.teleop.actions import TeleopActionSource
+    from robolearn.teleop.registry import make_device
 
     options: dict[str, Any] = dict(parse_options(cfg.teleop_option))
     if cfg.teleop in ("leader_arm", "aloha_leaders"):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from robolearn.cli.common import Subcommand
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 TOLERANCE = 1e-4
 """Maximum |Δ observation.state| (rad or m) for a replay to count as reproduced."""
@@ -47,9 +47,9 @@ def replay_episode(
     dataset: Path, episode: int, env_id: str | None = None, seed: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(recorded, replayed)`` observation.state trajectories, each (T, D)."""
-    import envs
-    from robolearn.cli.record_cmd import read_env_metadata
+    from robolearn import envs
     from robolearn.data import DatasetReader
+    from robolearn.data.meta import read_env_metadata
 
     with DatasetReader(dataset) as reader:
         columns = reader.episode(episode)
@@ -90,7 +90,7 @@ def _env_of(
 
 
 def _run_actions(env: Any, actions: np.ndarray, seed: int) -> np.ndarray:
-    from robolearn.data.recorder import PROPRIO_KEYS
+    from robolearn.core.observations import PROPRIO_KEYS
 
     env.reset(seed=seed)
     states = []

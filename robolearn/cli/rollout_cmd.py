@@ -18,8 +18,8 @@ import gymnasium as gym
 import numpy as np
 
 from robolearn.cli.common import Subcommand
-from robolearn.types import ConfigError
-from robolearn.video import VideoWriter
+from robolearn.core.types import ConfigError
+from robolearn.data.video import VideoWriter
 
 Log = Callable[[str], None]
 FrameSink = Callable[[np.ndarray], None]
@@ -201,7 +201,7 @@ class _SavedPolicy:
     """A saved policy behind the expert's ``reset(seed)`` / ``act(obs)`` calls."""
 
     def __init__(self, folder: str) -> None:
-        from policies.base import load_policy
+        from robolearn.policies.base import load_policy
 
         self.policy = load_policy(folder)
 
@@ -209,7 +209,7 @@ class _SavedPolicy:
         self.policy.reset(seed=seed)
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        from policies.env_io import policy_inputs
+        from robolearn.policies.env_io import policy_inputs
 
         return self.policy.act(policy_inputs(obs))
 
@@ -220,7 +220,7 @@ def _saved(folder: str) -> Expert:
 
 def rollout(cfg: RolloutConfig, log: Log = print) -> RolloutSummary:
     """Run ``cfg.episodes`` episodes, logging one line each; write the video and summary."""
-    import envs  # here, not at the top: importing the tasks loads MuJoCo
+    from robolearn import envs  # here, not at the top: importing the tasks loads MuJoCo
 
     env = envs.make(cfg.env, **env_kwargs(cfg))
     try:

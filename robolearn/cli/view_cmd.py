@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from robolearn.cli.common import Subcommand
-from robolearn.types import ConfigError
 
 PLOT_HEIGHT = 96
 """Height in pixels of each trace plot."""
@@ -99,7 +98,7 @@ def run(cfg: ViewConfig) -> int:
             return _log_rerun(reader, cfg.episode)
         pictures = compose_frames(reader, cfg.episode)
         fps = reader.fps
-    from robolearn.video import VideoWriter
+    from robolearn.data.video import VideoWriter
 
     writer = VideoWriter(cfg.out, fps=fps)
     try:
@@ -112,10 +111,9 @@ def run(cfg: ViewConfig) -> int:
 
 
 def _log_rerun(reader: Any, episode: int) -> int:
-    try:
-        import rerun as rr
-    except ImportError as exc:
-        raise ConfigError("--rerun needs rerun-sdk (pip install rerun-sdk)") from exc
+    from robolearn.core.extras import require
+
+    rr: Any = require("rerun", "robolearn view --rerun")
     rr.init("robolearn view", spawn=True)
     columns = reader.episode(episode)
     times = np.asarray(columns["timestamp"], np.float64).reshape(-1)

@@ -1,7 +1,7 @@
 """Clocks for control loops.
 
 A :class:`Clock` is anything with ``now()`` and ``wait_until(t)``; every
-:class:`drivers.base.Driver` is one (a simulator advances physics while waiting, hardware
+:class:`robolearn.drivers.base.Driver` is one (a simulator advances physics while waiting, hardware
 waits wall time). :class:`WallClock` is the hardware clock alone, :class:`FakeClock` a
 deterministic clock for tests whose waits jump instantly and whose "work" is scripted.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-from robolearn.timing import precise_sleep_until
+from robolearn.core.timing import precise_sleep_until
 
 
 @runtime_checkable

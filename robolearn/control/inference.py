@@ -2,7 +2,7 @@
 
 The control loop hands observations to an :class:`AsyncInference` handle with
 :meth:`~AsyncInference.submit` and collects finished chunks with :meth:`~AsyncInference.poll`;
-neither waits for the policy. A :mod:`robolearn.control.chunking` executor turns the chunks into
+neither waits for the policy. A :mod:`robolearn.core.chunking` executor turns the chunks into
 one action per tick.
 
 Backends
@@ -73,7 +73,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from robolearn.types import ConfigError, RobolearnError
+from robolearn.core.types import ConfigError, RobolearnError
 
 Backend = Literal["process", "thread", "sync"]
 StartMethod = Literal["spawn", "forkserver", "fork"]

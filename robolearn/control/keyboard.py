@@ -12,8 +12,9 @@ stop is safe, a missed one is not. Keys never *reset* the e-stop; that takes ``e
 Without a terminal (stdin a pipe or file, or no ``termios`` on this platform) a warning is
 logged and nothing is read.
 
-The terminal handling lives in :mod:`robolearn.control.terminal`; the key check is
-:class:`EStopKeys`, which other terminal readers (the keyboard teleop device) reuse so that
+The terminal handling lives in :mod:`robolearn.core.terminal`; the key check is
+:class:`~robolearn.core.estop.EStopKeys`, which other terminal readers (the keyboard teleop device)
+reuse so that
 one terminal serves both the e-stop and the teleop keys.
 """
 
@@ -24,35 +25,10 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Any
 
-from robolearn.control.safety import EStop
-from robolearn.control.terminal import TerminalKeyReader
-from robolearn.types import ConfigError
+from robolearn.core.estop import DEFAULT_KEYS, EStop, EStopKeys
+from robolearn.core.terminal import TerminalKeyReader
 
 _log = logging.getLogger("robolearn.safety")
-
-DEFAULT_KEYS = (" ", "\x1b")
-"""Space and Esc."""
-
-
-class EStopKeys:
-    """Latch ``estop`` when a chunk of terminal bytes holds one of ``keys`` (single bytes)."""
-
-    def __init__(self, estop: EStop, keys: Sequence[str] = DEFAULT_KEYS) -> None:
-        if not keys or any(len(k.encode()) != 1 for k in keys):
-            raise ConfigError(f"keys must be single-byte characters, got {list(keys)!r}")
-        self.estop = estop
-        self.keys = frozenset(k.encode()[0] for k in keys)
-
-    def feed(self, data: bytes) -> bool:
-        """Latch the e-stop if ``data`` holds an e-stop key; whether it did."""
-        hit = next((b for b in data if b in self.keys), None)
-        if hit is not None:
-            self.estop.trigger(f"key {chr(hit)!r} pressed")
-        return hit is not None
-
-    def describe(self) -> str:
-        """The keys, for log lines: ``"' ', '\\x1b'"``."""
-        return ", ".join(repr(chr(k)) for k in sorted(self.keys))
 
 
 class KeyboardEStop:

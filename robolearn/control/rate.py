@@ -64,9 +64,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from drivers.base import Driver
 from robolearn.control.clock import Clock, WallClock
-from robolearn.types import ConfigError, FloatArray
+from robolearn.core.types import ConfigError, FloatArray
+from robolearn.drivers.base import Driver
 
 OverrunPolicy = Literal["skip", "catch_up"]
 OVERRUN_POLICIES: tuple[OverrunPolicy, ...] = ("skip", "catch_up")

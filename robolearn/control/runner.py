@@ -21,12 +21,12 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from drivers.base import Driver
-from robolearn.control.chunking import ChunkExecutor, make_executor
 from robolearn.control.inference import AsyncInference, Chunk, PolicyWorkerError
 from robolearn.control.rate import RateLoop
 from robolearn.control.safety import SafeCommand, SafetyLayer
-from robolearn.types import Command, CommandError, ConfigError, RobotState
+from robolearn.core.chunking import ChunkExecutor, make_executor
+from robolearn.core.types import Command, CommandError, ConfigError, RobotState
+from robolearn.drivers.base import Driver
 
 log = logging.getLogger("robolearn.control")
 Obs = dict[str, np.ndarray]

@@ -53,13 +53,13 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from robolearn.types import (
+from robolearn.core.estop import EStop
+from robolearn.core.types import (
     Command,
     ConfigError,
     ControlMode,
@@ -150,62 +150,6 @@ _OPTIONAL_FIELDS: dict[ControlMode, tuple[str, ...]] = {
     ControlMode.EE_DELTA: ("ee_delta_rot",),
 }
 _EE_FIELDS = frozenset({"ee_delta_pos", "ee_delta_rot"})
-
-
-# ------------------------------------------------------------------------------ e-stop
-
-
-class EStop:
-    """A latching emergency stop, safe to trigger from any thread (a key, a UI, a monitor).
-
-    Once triggered it stays set, whatever else happens, until :meth:`reset` is called.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._event = threading.Event()
-        self._reason: str | None = None
-        self._trigger_count = 0
-
-    def trigger(self, reason: str = "api") -> None:
-        """Latch the e-stop; ``reason`` is kept (the first one, if already latched) and logged."""
-        with self._lock:
-            first = self._reason is None
-            if first:
-                self._reason = reason
-                self._trigger_count += 1
-                self._event.set()
-        if first:
-            _log.warning("e-stop latched: %s", reason)
-
-    def is_set(self) -> bool:
-        """Whether the e-stop is latched."""
-        return self._event.is_set()
-
-    @property
-    def reason(self) -> str | None:
-        """Why the e-stop latched, or ``None`` while it is not set."""
-        with self._lock:
-            return self._reason
-
-    @property
-    def trigger_count(self) -> int:
-        """How many times the e-stop has latched since it was made."""
-        with self._lock:
-            return self._trigger_count
-
-    def reset(self) -> None:
-        """Release the e-stop: the one explicit way to let commands through again."""
-        with self._lock:
-            was = self._reason
-            self._reason = None
-            self._event.clear()
-        if was is not None:
-            _log.info("e-stop reset (it latched for: %s)", was)
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the e-stop latches or ``timeout_s`` passes; whether it is set."""
-        return self._event.wait(timeout_s)
 
 
 # ------------------------------------------------------------------------------ config

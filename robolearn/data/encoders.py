@@ -3,7 +3,7 @@
 :class:`CameraEncoder` takes validated frames from the recording thread (``submit`` only
 queues them) and encodes them on a worker thread, so that ending an episode only waits for
 the last few queued frames and the encoder flush. RGB goes through
-:class:`robolearn.video.VideoWriter`; depth through :class:`DepthWriter` (FFV1 ``gray16le``
+:class:`robolearn.data.video.VideoWriter`; depth through :class:`DepthWriter` (FFV1 ``gray16le``
 in Matroska, lossless). Both also accumulate the camera's statistics.
 """
 
@@ -20,10 +20,10 @@ import av.container
 import av.video.stream
 import numpy as np
 
+from robolearn.core.stats import HistogramStats, Stats
 from robolearn.data.features import DEPTH, Feature, depth_to_mm
 from robolearn.data.format import DatasetError
-from robolearn.data.stats import HistogramStats, Stats
-from robolearn.video import VideoWriter
+from robolearn.data.video import VideoWriter
 
 DEPTH_CODEC = "ffv1"
 DEPTH_PIX_FMT = "gray16le"

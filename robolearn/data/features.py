@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 VIDEO = "video"
 DEPTH = "depth"

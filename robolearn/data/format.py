@@ -67,7 +67,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from robolearn.types import RobolearnError
+from robolearn.core.types import RobolearnError
 
 CODEBASE_VERSION = "v3.0"
 """The LeRobotDataset format version this package writes and reads."""

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from robolearn.data import stats as stats_mod
+from robolearn.core import stats as stats_mod
+from robolearn.core.types import ConfigError
 from robolearn.data.features import DEFAULT_FEATURES, DEPTH, VIDEO, Feature
 from robolearn.data.format import (
     CHUNKS_SIZE,
@@ -32,7 +33,6 @@ from robolearn.data.format import (
     read_json,
     read_parquet,
 )
-from robolearn.types import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -304,3 +304,20 @@ def _load_stats(
     if have_episode_stats:
         return stats_mod.aggregate_all(episode_stats), True
     return {}, bool(episode_stats)
+
+
+def write_env_metadata(root: Path, env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """``meta/robolearn_env.json``: the env a dataset was recorded in, which ``robolearn
+    train`` stores with the policy so that ``eval`` and ``deploy`` rebuild it. LeRobot ignores
+    the file."""
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()}
+    kwargs.pop("realtime", None)
+    path = Path(root) / "meta" / "robolearn_env.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"id": env_id, "kwargs": kwargs}, indent=2))
+
+
+def read_env_metadata(root: Path) -> dict[str, Any]:
+    """``meta/robolearn_env.json`` (written by :func:`write_env_metadata`), or ``{}``."""
+    path = Path(root) / "meta" / "robolearn_env.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

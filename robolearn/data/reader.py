@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from robolearn.core.stats import Stats
+from robolearn.core.types import ConfigError
 from robolearn.data.decode import DecoderCache, EpisodeFrames
 from robolearn.data.features import (
     DEPTH,
@@ -40,8 +42,6 @@ from robolearn.data.features import (
 )
 from robolearn.data.format import EXTENSION_KEY, DatasetError, read_parquet
 from robolearn.data.meta import DatasetMeta, load_meta
-from robolearn.data.stats import Stats
-from robolearn.types import ConfigError
 
 MAX_SKIP_FRAMES = 8
 """Decode on (rather than seek) when the next request is at most this many frames ahead."""

@@ -22,17 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from robolearn.core.types import ConfigError
 from robolearn.data.features import Feature
 from robolearn.data.writer import DatasetWriter, WriteMode
-from robolearn.types import ConfigError
 
 
 def _h5py() -> Any:
-    try:
-        import h5py
-    except ImportError as exc:
-        raise ConfigError("importing robomimic files needs h5py: pip install h5py") from exc
-    return h5py
+    from robolearn.core.extras import require
+
+    return require("h5py", "importing robomimic files")
 
 
 def _demo_names(data: Any) -> list[str]:

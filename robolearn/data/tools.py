@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from robolearn.core.types import ConfigError
 from robolearn.data.features import DEFAULT_FEATURES, Feature
 from robolearn.data.reader import DatasetReader
 from robolearn.data.writer import DatasetWriter
-from robolearn.types import ConfigError
 
 
 def dataset_size_bytes(root: str | Path) -> int:

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from robolearn.data.normalize import Normalizer, NormMode
+from robolearn.core.stats import Stats
+from robolearn.core.types import ConfigError
 from robolearn.data.reader import DatasetReader
-from robolearn.data.stats import Stats
-from robolearn.types import ConfigError
+from robolearn.perception.normalize import Normalizer, NormMode
 
 
 class WindowedDataset(Dataset[dict[str, Any]]):

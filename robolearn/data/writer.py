@@ -40,7 +40,8 @@ import av.codec
 import numpy as np
 import pyarrow as pa
 
-from robolearn.data import stats as stats_mod
+from robolearn.core import stats as stats_mod
+from robolearn.core.types import ConfigError
 from robolearn.data.encoders import DEPTH_CODEC, DEPTH_PIX_FMT, CameraEncoder, default_video_options
 from robolearn.data.features import (
     DEFAULT_FEATURES,
@@ -77,8 +78,7 @@ from robolearn.data.format import (
     write_parquet,
 )
 from robolearn.data.meta import DatasetMeta, load_meta
-from robolearn.types import ConfigError
-from robolearn.video import check_video_encoder
+from robolearn.data.video import check_video_encoder
 
 __all__ = ["DatasetWriter", "Feature", "WriteMode", "repair_dataset"]
 

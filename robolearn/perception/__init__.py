@@ -1,7 +1,7 @@
 """Observations → tensors: normalization, augmentation, image and point-cloud encoders, fusion.
 
 * :class:`Normalizer` — per-feature normalization from dataset statistics
-  (defined in :mod:`robolearn.data.normalize`, re-exported here);
+  (defined in :mod:`robolearn.perception.normalize`, re-exported here);
 * :class:`ImageAugment` — random crop / random shift (train), centre crop (eval);
 * :class:`ResNet18Encoder`, :class:`ViTEncoder`, :class:`SpatialSoftmax` — image encoders;
 * :func:`depth_to_point_cloud`, :func:`sample_points`, :class:`PointNetEncoder` — depth;
@@ -11,7 +11,6 @@
 Nothing here downloads weights: pretrained backbones load from local files only.
 """
 
-from robolearn.data.normalize import NORM_MODES, Normalizer, NormMode
 from robolearn.perception.augment import AUGMENT_MODES, AugmentMode, ImageAugment
 from robolearn.perception.encoders import (
     IMAGENET_MEAN,
@@ -26,6 +25,7 @@ from robolearn.perception.encoders import (
     replace_batchnorm_with_groupnorm,
 )
 from robolearn.perception.fusion import ObsEncoderConfig, ObservationEncoder
+from robolearn.perception.normalize import NORM_MODES, Normalizer, NormMode
 from robolearn.perception.pointcloud import (
     PointNetEncoder,
     depth_to_point_cloud,

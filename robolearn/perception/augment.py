@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 AugmentMode = Literal["random_crop", "random_shift", "none"]
 AUGMENT_MODES: tuple[str, ...] = get_args(AugmentMode)

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 if TYPE_CHECKING:
     from timm.models.vision_transformer import VisionTransformer

@@ -17,7 +17,7 @@ and encoded (ResNet-18 or ViT, ImageNet normalization inside) to ``feature_dim``
 each depth camera of ``depth_keys`` becomes a camera-frame point cloud through its
 intrinsics, ``num_points`` valid points are sampled and a :class:`PointNetEncoder` makes
 ``feature_dim`` numbers; then the ``state_keys`` vectors (already normalized by the caller's
-:class:`~robolearn.data.normalize.Normalizer`) are appended as they are. ``out_dim`` is the
+:class:`~robolearn.perception.normalize.Normalizer`) are appended as they are. ``out_dim`` is the
 total. Batches may hold other keys (actions, ``*_is_pad`` flags); they are ignored.
 
 Randomness (crops, point sampling) comes from the ``generator`` passed to ``forward``. In
@@ -41,6 +41,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from robolearn.core.types import ConfigError
 from robolearn.perception.augment import AUGMENT_MODES, AugmentMode, ImageAugment
 from robolearn.perception.encoders import (
     ResNet18Config,
@@ -52,7 +53,6 @@ from robolearn.perception.encoders import (
     config_from_dict,
 )
 from robolearn.perception.pointcloud import PointNetEncoder, depth_to_point_cloud, sample_points
-from robolearn.types import ConfigError
 
 Backbone = Literal["resnet18", "vit"]
 EVAL_POINT_SEED = 0

@@ -8,7 +8,7 @@
 
 Camera frame (OpenCV): ``x`` right, ``y`` down, ``z`` forward along the optical axis, in
 metres; pixel ``(u, v)`` = (column, row) has its centre at integer coordinates, the convention
-of :class:`~robolearn.types.CameraIntrinsics` (``cx = (width - 1) / 2`` for a centred
+of :class:`~robolearn.core.types.CameraIntrinsics` (``cx = (width - 1) / 2`` for a centred
 principal point). A pixel back-projects to ``((u - cx) z / fx, (v - cy) z / fy, z)``.
 
 **Invalid depth is masked, not removed**, so batches keep a fixed shape: a pixel whose depth
@@ -28,7 +28,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from robolearn.types import CameraIntrinsics, ConfigError
+from robolearn.core.types import CameraIntrinsics, ConfigError
 
 IntrinsicsLike = CameraIntrinsics | Sequence[float]
 """A :class:`CameraIntrinsics`, ``(fx, fy, cx, cy)``, or ``(fx, fy, cx, cy, width, height)``."""

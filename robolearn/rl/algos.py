@@ -24,9 +24,9 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from policies.sb3 import ALGOS, check_spaces, sb3_algorithm, to_sb3_policy_kwargs
+from robolearn.core.types import ConfigError
+from robolearn.policies.sb3 import ALGOS, check_spaces, sb3_algorithm, to_sb3_policy_kwargs
 from robolearn.train.config import TrainConfig
-from robolearn.types import ConfigError
 
 OFF_POLICY = ("sac", "td3")
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
@@ -86,7 +86,7 @@ def is_goal_env(env: gym.Env[Any, Any]) -> bool:
 
 def goal_task_ids() -> list[str]:
     """Registered tasks with a goal-conditioned variant (every robolearn task)."""
-    import envs
+    from robolearn import envs
 
     return envs.registered_ids()
 

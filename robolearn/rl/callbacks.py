@@ -1,7 +1,8 @@
 """Periodic evaluation and checkpoints during SB3 training.
 
 Every ``eval_every`` environment steps the agent's inference network is copied into an
-:class:`policies.sb3.SB3Policy` and run for ``episodes`` episodes in the nominal task, exactly
+:class:`robolearn.policies.sb3.SB3Policy` and run for ``episodes`` episodes in the nominal task,
+exactly
 as ``robolearn eval`` runs it (episode ``k`` reset with seed ``EVAL_SEED + k``, deterministic
 actions, success = ``info["is_success"]`` at the last step). The success rate goes to
 TensorBoard (``eval/success_rate``) and to ``eval_log.jsonl``; then the policy is saved to
@@ -21,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from policies.env_io import policy_inputs
-from policies.sb3 import SB3Policy
+from robolearn.policies.env_io import policy_inputs
+from robolearn.policies.sb3 import SB3Policy
 from robolearn.rl.checkpoint import save_rl_checkpoint
 
 EVAL_SEED = 100_000

@@ -1,8 +1,8 @@
-"""RL checkpoints: a policy folder (:class:`policies.sb3.SB3Policy`), plus in ``last`` the
+"""RL checkpoints: a policy folder (:class:`robolearn.policies.sb3.SB3Policy`), plus in ``last`` the
 full agent state for ``--resume``. No pickle, no zip.
 
 ``checkpoints/<step>/`` holds ``config.json`` + ``model.safetensors`` (the inference network,
-loadable by :func:`policies.base.load_policy`). ``checkpoints/last/`` adds
+loadable by :func:`robolearn.policies.base.load_policy`). ``checkpoints/last/`` adds
 ``agent.safetensors`` (every network and optimizer tensor of the SB3 algorithm) and
 ``agent_state.json`` (the step count, optimizer hyperparameters). The replay buffer is not
 saved (it can hold gigabytes); a resumed off-policy run refills it before learning again.
@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from policies.sb3 import SB3Policy
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
+from robolearn.policies.sb3 import SB3Policy
 
 LAST = "last"
 AGENT_FILE = "agent.safetensors"

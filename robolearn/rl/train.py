@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robolearn.core.types import ConfigError
 from robolearn.rl.algos import (
     build_model,
     check_env_fits,
@@ -25,7 +26,6 @@ from robolearn.rl.callbacks import EvalCheckpointCallback, Evaluation
 from robolearn.rl.checkpoint import LAST, restore_agent
 from robolearn.rl.vec_env import env_kwargs, load_randomization, make_vec_env, max_episode_steps
 from robolearn.train.config import TrainConfig
-from robolearn.types import ConfigError
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _check_rl_options(cfg: TrainConfig) -> None:
 
 def _probe_env(cfg: TrainConfig, kwargs: dict[str, Any]) -> Any:
     """The evaluation env, checked against the algorithm before any worker starts."""
-    import envs
+    from robolearn import envs
 
     assert cfg.algo is not None and cfg.env is not None
     env = envs.make(cfg.env, **kwargs)
@@ -165,7 +165,7 @@ class _Run:
 
     def export(self, model: Any) -> Any:
         """The current agent as a policy that records how it was trained."""
-        from policies.sb3 import SB3Policy
+        from robolearn.policies.sb3 import SB3Policy
 
         training = {
             "algo": self.algo,
@@ -204,7 +204,7 @@ def _prepare_run_dir(cfg: TrainConfig) -> Path:
 
 def _check_same_run(cfg: TrainConfig, run: Path) -> None:
     """--resume continues the same algorithm in the same task."""
-    from policies.base import read_policy_config
+    from robolearn.policies.base import read_policy_config
 
     _, saved = read_policy_config(run / "checkpoints" / LAST)
     training = getattr(saved, "training", {})

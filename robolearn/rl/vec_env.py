@@ -2,7 +2,7 @@
 
 Training envs run in subprocesses (``SubprocVecEnv``; a ``DummyVecEnv`` for one env), each
 ``Monitor``-wrapped so that SB3 logs episode returns and ``info["is_success"]``, and wrapped in
-:class:`envs.randomization.DomainRandomization` when a randomization config is given. The
+:class:`robolearn.envs.randomization.DomainRandomization` when a randomization config is given. The
 evaluation env is the nominal task (no randomization) in the training process.
 """
 
@@ -13,15 +13,15 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs.randomization import DomainRandomization, DomainRandomizationConfig
+from robolearn.core.types import ConfigError
+from robolearn.envs.randomization import DomainRandomization, DomainRandomizationConfig
 from robolearn.train.config import TrainConfig
-from robolearn.types import ConfigError
 
 
 def env_kwargs(cfg: TrainConfig, env_id: str) -> dict[str, Any]:
     """The ``envs.make`` options of the task: goal conditioning with HER, the reward type
     (default sparse with HER, dense otherwise). Only robolearn tasks take them."""
-    import envs
+    from robolearn import envs
 
     if not env_id.startswith(f"{envs.NAMESPACE}/"):
         if cfg.reward_type is not None:
@@ -38,7 +38,7 @@ def make_env(
     reference, so subprocesses can build it)."""
     from stable_baselines3.common.monitor import Monitor
 
-    import envs
+    from robolearn import envs
 
     env = envs.make(env_id, **kwargs)
     if randomization is not None:

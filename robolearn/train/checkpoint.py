@@ -1,7 +1,8 @@
 """Checkpoints: a policy folder plus the optimizer and scheduler state, no pickle.
 
 ``checkpoints/<step>/`` and ``checkpoints/last/`` each hold ``config.json`` +
-``model.safetensors`` (loadable by :func:`policies.base.load_policy`) and, for ``--resume``,
+``model.safetensors`` (loadable by :func:`robolearn.policies.base.load_policy`) and, for
+``--resume``,
 ``optimizer.safetensors`` + ``training_state.json``. Each folder is written beside its final
 name and renamed into place, so an interrupted save leaves the previous checkpoint whole.
 """
@@ -15,8 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from policies.base import Policy
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
+from robolearn.policies.base import Policy
 
 LAST = "last"
 OPTIMIZER_FILE = "optimizer.safetensors"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 
 @dataclass

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from policies.base import Policy, PolicyConfig, make_policy, policy_class
-from robolearn.cli.record_cmd import read_env_metadata
+from robolearn.core.types import ConfigError, RobolearnError
+from robolearn.data.meta import read_env_metadata
 from robolearn.data.reader import DatasetReader
 from robolearn.data.torch_dataset import WindowedDataset
+from robolearn.policies.base import Policy, PolicyConfig, make_policy, policy_class
 from robolearn.train.checkpoint import LAST, load_training_state, save_checkpoint
 from robolearn.train.config import PRESETS, TrainConfig
-from robolearn.types import ConfigError, RobolearnError
 
 LOG_FILE = "train_log.jsonl"
 
@@ -177,7 +177,7 @@ def _prepare_run_dir(cfg: TrainConfig) -> Path:
 
 def _policy_for_run(cfg: TrainConfig, reader: DatasetReader, run: Path) -> tuple[int, Policy]:
     if cfg.resume:
-        from policies.base import load_policy
+        from robolearn.policies.base import load_policy
 
         policy = load_policy(run / "checkpoints" / LAST).train()
         return load_training_state(run / "checkpoints" / LAST)["step"], policy

@@ -25,7 +25,7 @@ import av.video.stream
 import numpy as np
 from numpy.typing import NDArray
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 Frame = NDArray[np.uint8]
 """An RGB image, (H, W, 3) uint8."""

@@ -4,7 +4,7 @@
 echo, without Enter; Ctrl-C still interrupts), hands every chunk of bytes it reads to a
 callback on a background thread, and restores the terminal's settings when stopped. The
 keyboard e-stop (:mod:`robolearn.control.keyboard`) and the keyboard teleop device
-(:mod:`teleop.keyboard`) are both built on it, so only one thing ever touches ``termios``.
+(:mod:`robolearn.teleop.keyboard`) are both built on it, so only one thing ever touches ``termios``.
 
 :func:`split_keys` turns such a chunk into keys: single characters, and escape sequences
 (arrow and function keys) kept whole.
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import IO, Any
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 try:
     import termios

@@ -20,13 +20,16 @@ import numpy as np
 
 from robolearn.control.rate import RateLoop
 from robolearn.control.safety import SafetyConfig, SafetyLayer
+from robolearn.core.observations import (
+    EE_KEYS,
+    PROPRIO_KEYS,
+    Obs,
+    env_state_keys,
+    feature_width,
+    observation_features,
+)
+from robolearn.core.types import RobotState
 from robolearn.data import DatasetWriter, Feature
-from robolearn.types import RobotState
-
-Obs = dict[str, np.ndarray]
-PROPRIO_KEYS = ("qpos", "gripper_width")
-EE_KEYS = ("ee_pos", "ee_quat")
-IMAGE_SUFFIXES = ("_rgb", "_depth")
 
 
 class ActionSource(Protocol):
@@ -73,16 +76,16 @@ def dataset_features(env: Any) -> dict[str, Feature]:
     obs = env.observe()
     state = env.state_observation()
     feats = {
-        "observation.state": Feature("float32", (_width(state, PROPRIO_KEYS),)),
-        "observation.ee_pose": Feature("float32", (_width(state, EE_KEYS),)),
+        "observation.state": Feature("float32", (feature_width(state, PROPRIO_KEYS),)),
+        "observation.ee_pose": Feature("float32", (feature_width(state, EE_KEYS),)),
         "action": Feature("float32", tuple(env.action_space.shape)),
         "teleop.action": Feature("float32", tuple(env.action_space.shape)),
         "next.reward": Feature("float32", (1,)),
         "next.success": Feature("bool", (1,)),
     }
-    if _env_keys(state):
+    if env_state_keys(state):
         feats["observation.environment_state"] = Feature(
-            "float32", (_width(state, _env_keys(state)),)
+            "float32", (feature_width(state, env_state_keys(state)),)
         )
     for key, value in obs.items():
         if key.endswith("_rgb"):
@@ -90,21 +93,6 @@ def dataset_features(env: Any) -> dict[str, Feature]:
         elif key.endswith("_depth"):
             feats[f"observation.depth.{key[:-6]}"] = Feature("depth", tuple(value.shape))
     return feats
-
-
-def _env_keys(state: Obs) -> tuple[str, ...]:
-    skip = {*PROPRIO_KEYS, *EE_KEYS, "qvel"}
-    return tuple(k for k in state if k not in skip and not k.endswith(IMAGE_SUFFIXES))
-
-
-def _width(state: Obs, keys: tuple[str, ...]) -> int:
-    return int(sum(np.asarray(state[k]).size for k in keys))
-
-
-def _concat(state: Obs, keys: tuple[str, ...]) -> np.ndarray:
-    if not keys:
-        return np.zeros(0, np.float32)
-    return np.concatenate([np.asarray(state[k], np.float32).ravel() for k in keys])
 
 
 def make_frame(
@@ -126,24 +114,6 @@ def make_frame(
             "next.success": np.array([success]),
         }
     )
-    return frame
-
-
-def observation_features(state: Obs, obs: Obs) -> dict[str, np.ndarray]:
-    """The dataset's observation features (LeRobot names) of one tick: vectors from the
-    task's ``state`` observation (:meth:`envs.base.FrankaTaskEnv.state_observation`), cameras
-    from ``obs`` (what policies see, too: :func:`policies.env_io.policy_inputs`)."""
-    frame: dict[str, np.ndarray] = {
-        "observation.state": _concat(state, PROPRIO_KEYS),
-        "observation.ee_pose": _concat(state, EE_KEYS),
-    }
-    if _env_keys(state):  # a task's privileged state (none on hardware)
-        frame["observation.environment_state"] = _concat(state, _env_keys(state))
-    for key, value in obs.items():
-        if key.endswith("_rgb"):
-            frame[f"observation.images.{key[:-4]}"] = value
-        elif key.endswith("_depth"):
-            frame[f"observation.depth.{key[:-6]}"] = value
     return frame
 
 

@@ -26,7 +26,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from robolearn.types import CommandError, ConfigError, FloatArray
+from robolearn.core.types import CommandError, ConfigError, FloatArray
 
 
 @runtime_checkable

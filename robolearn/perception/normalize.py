@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 NormMode = Literal["min_max", "mean_std", "identity"]
 NORM_MODES: tuple[str, ...] = ("min_max", "mean_std", "identity")

@@ -8,7 +8,7 @@ A config is a dataclass whose fields carry their own help text::
         episodes: int = arg(10, "episodes to run")     # --episodes N
         render: bool = arg(True, "render frames")      # --render / --no-render
         video: Path | None = None                      # --video PATH
-        # ...or, as in robolearn.types, a docstring line under a field is its help
+        # ...or, as in robolearn.core.types, a docstring line under a field is its help
 
     parser = argparse.ArgumentParser()
     add_dataclass_arguments(parser, RolloutConfig)
@@ -24,7 +24,7 @@ the dataclass applies its own defaults and ``__post_init__`` checks.
 
 ruff's RUF009 cannot see that :func:`arg` returns a ``dataclasses.field`` and flags it when
 the field type is not one ruff knows to be immutable (``Path``, enums, lists); list
-``robolearn.config.arg`` under ``[tool.ruff.lint.flake8-bugbear] extend-immutable-calls``,
+``robolearn.cli.config.arg`` under ``[tool.ruff.lint.flake8-bugbear] extend-immutable-calls``,
 or write such fields with a plain default and an attribute docstring.
 """
 
@@ -43,7 +43,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from robolearn.types import ConfigError
+from robolearn.core.types import ConfigError
 
 T = TypeVar("T")
 C = TypeVar("C")
