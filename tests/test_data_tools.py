@@ -183,6 +183,25 @@ def test_view_state_only(recorded: Path, tmp_path: Path) -> None:
     assert out.stat().st_size > 0
 
 
+def test_view_logs_to_a_rerun_recording(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    root = _synthetic(tmp_path / "a")
+    out = tmp_path / "episode.rrd"
+    assert main(["view", str(root), "--episode", "2", "--rerun", "--out", str(out)]) == 0
+    rerun_cli = shutil.which("rerun", path=str(Path(sys.executable).parent))
+    assert rerun_cli is not None
+    printed = subprocess.run(
+        [rerun_cli, "rrd", "print", "--verbose", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "observation.state" in printed and "action" in printed
+
+
 def test_import_robomimic(tmp_path: Path) -> None:
     # h5py is in the dev extra, so CI runs this; the skip only spares a bare install.
     h5py = pytest.importorskip("h5py", reason="h5py is not installed (pip install h5py)")

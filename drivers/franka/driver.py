@@ -229,6 +229,7 @@ class FrankaDriver(Driver):
         cfg = self.config
         self._reset_session()
         self.recoveries = 0
+        import_franky()  # a missing SDK is said before any network problem
         _check_reachable(cfg.host, cfg.connect_timeout_s)
         self._robot = self._open("robot", self._make_robot)
         try:

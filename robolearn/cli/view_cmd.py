@@ -39,7 +39,8 @@ class ViewConfig:
     out: Path = Path("episode.mp4")
     """Output video."""
     rerun: bool = False
-    """Log to rerun (needs rerun-sdk) instead of writing an mp4."""
+    """Log to rerun (robolearn[viewer]) instead of writing an mp4: into a viewer it starts,
+    or into the recording ``--out`` when that ends in ``.rrd`` (open it with ``rerun FILE``)."""
 
 
 def plot_traces(values: np.ndarray, t: int, width: int, height: int, title: str) -> np.ndarray:
@@ -95,7 +96,7 @@ def run(cfg: ViewConfig) -> int:
 
     with DatasetReader(cfg.dataset) as reader:
         if cfg.rerun:
-            return _log_rerun(reader, cfg.episode)
+            return _log_rerun(reader, cfg.episode, cfg.out if cfg.out.suffix == ".rrd" else None)
         pictures = compose_frames(reader, cfg.episode)
         fps = reader.fps
     from robolearn.data.video import VideoWriter
@@ -110,21 +111,27 @@ def run(cfg: ViewConfig) -> int:
     return 0
 
 
-def _log_rerun(reader: Any, episode: int) -> int:
+def _log_rerun(reader: Any, episode: int, recording: Path | None = None) -> int:
+    """Log ``episode``'s state, actions and cameras to rerun: a spawned viewer, or the
+    ``.rrd`` file ``recording``."""
     from robolearn.core.extras import require
 
     rr: Any = require("rerun", "robolearn view --rerun")
-    rr.init("robolearn view", spawn=True)
+    rr.init("robolearn view", spawn=recording is None)
+    if recording is not None:
+        rr.save(str(recording))
     columns = reader.episode(episode)
     times = np.asarray(columns["timestamp"], np.float64).reshape(-1)
     cams = {k: reader.frames(k, episode, times) for k in reader.camera_keys}
     for t, stamp in enumerate(times):
-        rr.set_time_seconds("time", float(stamp))
+        rr.set_time("time", duration=float(stamp))
         for key in ("observation.state", "action"):
-            for d, value in enumerate(np.ravel(columns[key][t])):
-                rr.log(f"{key}/{d}", rr.Scalar(float(value)))
+            rr.log(key, rr.Scalars(np.ravel(columns[key][t]).astype(np.float64)))
         for key, frames in cams.items():
             rr.log(key, rr.Image(frames[t]))
+    rr.disconnect()
+    where = recording if recording is not None else "the rerun viewer"
+    print(f"logged {len(times)} frames of episode {episode} to {where}")
     return 0
 
 
