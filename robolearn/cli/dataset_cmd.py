@@ -133,12 +133,13 @@ def _split(cfg: DatasetConfig) -> int:
 
 def _merge(cfg: DatasetConfig) -> int:
     from robolearn.data import DatasetReader
-    from robolearn.data.tools import check_same_layout, copy_episodes
+    from robolearn.data.tools import check_same_env, check_same_layout, copy_episodes
 
     assert cfg.out is not None
     readers = [DatasetReader(root) for root in cfg.merge]
     try:
         for other in readers[1:]:
+            check_same_env(readers[0], other)
             check_same_layout(readers[0], other)
         count = copy_episodes([(r, range(r.num_episodes)) for r in readers], cfg.out, cfg.overwrite)
     finally:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,23 +94,25 @@ def run(cfg: RecordConfig) -> int:
     if cfg.robot is not None:
         return _on_robot(cfg)
     from robolearn import envs
-    from robolearn.data.meta import write_env_metadata
 
     realtime = cfg.teleop != "scripted" if cfg.realtime is None else cfg.realtime
+    env_meta = (cfg.env, _env_kwargs(cfg, realtime=False))
+    _check_resumed_env(cfg, *env_meta)
     env = envs.make(cfg.env, **_env_kwargs(cfg, realtime))
-    write_env = partial(write_env_metadata, cfg.out, cfg.env, _env_kwargs(cfg, realtime=False))
-    return _record(cfg, env, "franka_panda_mujoco", realtime, write_env)
+    return _record(cfg, env, "franka_panda_mujoco", realtime, env_meta)
 
 
 def _on_robot(cfg: RecordConfig) -> int:
     """Record on a driver from :mod:`robolearn.drivers.registry` (always paced by the wall
     clock)."""
     from robolearn.cli.deploy_cmd import parse_options
-    from robolearn.data.meta import write_env_metadata
     from robolearn.drivers.registry import open_cameras, open_robot
     from robolearn.envs.robot_env import RobotEnv
 
     assert cfg.robot is not None
+    kwargs = {"control_hz": cfg.hz, "control_mode": cfg.control_mode}
+    env_meta = (f"robot:{cfg.robot}", kwargs)
+    _check_resumed_env(cfg, *env_meta)
     with open_robot(cfg.robot, parse_options(cfg.robot_option)) as driver:
         env = RobotEnv(
             driver,
@@ -119,15 +121,42 @@ def _on_robot(cfg: RecordConfig) -> int:
             control_hz=cfg.hz,
             episode_seconds=cfg.seconds,
         )
-        kwargs = {"control_hz": cfg.hz, "control_mode": cfg.control_mode}
-        write_env = partial(write_env_metadata, cfg.out, f"robot:{cfg.robot}", kwargs)
-        return _record(cfg, env, driver.spec.name, True, write_env)
+        return _record(cfg, env, driver.spec.name, True, env_meta)
 
 
-def _record(cfg: RecordConfig, env: Any, robot_type: str, realtime: bool, write_env: Any) -> int:
+def _check_resumed_env(cfg: RecordConfig, env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """ConfigError when ``--resume`` would add episodes of another env to the dataset."""
+    from robolearn.data.meta import env_metadata, read_env_metadata
+
+    if not cfg.resume:
+        return
+    recorded = read_env_metadata(cfg.out)
+    wanted = json.loads(json.dumps(env_metadata(env_id, env_kwargs)))
+    if not recorded or recorded == wanted:
+        return
+    differs = [
+        f"{k}={recorded['kwargs'].get(k)!r} (now {v!r})"
+        for k, v in wanted["kwargs"].items()
+        if recorded.get("kwargs", {}).get(k) != v
+    ]
+    what = f"env {recorded['id']}, not {env_id}" if recorded["id"] != env_id else ", ".join(differs)
+    raise ConfigError(
+        f"{cfg.out} was recorded with {what}; a dataset holds one env: resume with the same "
+        "options, or record into another --out"
+    )
+
+
+def _record(
+    cfg: RecordConfig,
+    env: Any,
+    robot_type: str,
+    realtime: bool,
+    env_meta: tuple[str, dict[str, Any]],
+) -> int:
     from robolearn.control.recorder import RecordConfig as SessionConfig
     from robolearn.control.recorder import Recorder, dataset_features
     from robolearn.data import DatasetWriter, WriteMode
+    from robolearn.data.meta import write_env_metadata
 
     u: Any = env.unwrapped
     try:
@@ -140,7 +169,7 @@ def _record(cfg: RecordConfig, env: Any, robot_type: str, realtime: bool, write_
             mode=mode,
             video_codec=cfg.codec,
         )
-        write_env()
+        write_env_metadata(cfg.out, *env_meta)
         max_ticks = u.task.max_episode_steps
         if cfg.robot is None:  # the tasks' time limits are defined at 20 Hz
             max_ticks = int(max_ticks * cfg.hz / 20.0)

@@ -306,15 +306,21 @@ def _load_stats(
     return {}, bool(episode_stats)
 
 
+def env_metadata(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of an env description: ``{"id": ..., "kwargs": ...}`` (tuples as
+    lists; ``realtime``, a property of the session, left out)."""
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()}
+    kwargs.pop("realtime", None)
+    return {"id": env_id, "kwargs": kwargs}
+
+
 def write_env_metadata(root: Path, env_id: str, env_kwargs: dict[str, Any]) -> None:
     """``meta/robolearn_env.json``: the env a dataset was recorded in, which ``robolearn
     train`` stores with the policy so that ``eval`` and ``deploy`` rebuild it. LeRobot ignores
     the file."""
-    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()}
-    kwargs.pop("realtime", None)
     path = Path(root) / "meta" / "robolearn_env.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"id": env_id, "kwargs": kwargs}, indent=2))
+    path.write_text(json.dumps(env_metadata(env_id, env_kwargs), indent=2))
 
 
 def read_env_metadata(root: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from robolearn.core.types import ConfigError
 from robolearn.data.features import DEFAULT_FEATURES, Feature
+from robolearn.data.meta import read_env_metadata, write_env_metadata
 from robolearn.data.reader import DatasetReader
 from robolearn.data.writer import DatasetWriter
 
@@ -86,13 +87,15 @@ def copy_episodes(
 ) -> int:
     """Write the listed episodes of each reader, in order, into a new dataset at ``out``.
 
-    All readers must share fps and features (ConfigError naming the difference otherwise).
+    All readers must share fps, features and recording env (ConfigError naming the difference
+    otherwise); the env description (``meta/robolearn_env.json``) goes with the episodes.
     Returns the number of episodes written.
     """
     if not sources:
         raise ConfigError("nothing to copy: no source datasets")
     first = sources[0][0]
     for reader, _ in sources[1:]:
+        check_same_env(first, reader)
         check_same_layout(first, reader)
     writer = DatasetWriter(
         out,
@@ -112,7 +115,24 @@ def copy_episodes(
                     writer.add_frame(frame)
                 writer.save_episode()
                 count += 1
+    env = read_env_metadata(first.root)
+    if env:
+        write_env_metadata(out, env["id"], env.get("kwargs", {}))
     return count
+
+
+def check_same_env(a: DatasetReader, b: DatasetReader) -> None:
+    """ConfigError unless ``a`` and ``b`` were recorded in the same env (or neither says)."""
+    env_a, env_b = read_env_metadata(a.root), read_env_metadata(b.root)
+    if env_a != env_b:
+        raise ConfigError(
+            f"cannot merge: {a.root} was recorded in {_env_text(env_a)}, {b.root} in "
+            f"{_env_text(env_b)}; a dataset holds one env"
+        )
+
+
+def _env_text(env: dict[str, Any]) -> str:
+    return f"{env['id']} {env.get('kwargs', {})}" if env else "an unknown env"
 
 
 def check_same_layout(a: DatasetReader, b: DatasetReader) -> None:
