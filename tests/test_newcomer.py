@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from robolearn.cli.main import main
+from robolearn.train.config import PRESETS, PresetName, TrainConfig, resolve_preset
 
 ENV = "robolearn/FrankaReach-v0"
 
@@ -91,3 +93,61 @@ def test_resume_with_the_same_env_appends(tmp_path: Path) -> None:
     assert _record(out, "--resume", episodes=1) == 0
     info = json.loads((out / "meta" / "info.json").read_text())
     assert info["total_episodes"] == 2
+
+
+def _train_config(*argv: str) -> TrainConfig:
+    from robolearn.cli.config import parse_into
+    from robolearn.cli.main import build_parser
+
+    namespace = build_parser().parse_args(["train", "--dataset", "d", *argv])
+    return resolve_preset(parse_into(TrainConfig, namespace))
+
+
+def test_an_option_given_wins_over_the_preset_even_at_its_default() -> None:
+    cfg = _train_config("--preset", "cpu-state-diffusion", "--lr", "0.0001")
+    assert cfg.lr == 1e-4 and cfg.warmup_steps == 200
+    cfg = _train_config("--preset", "cpu-state-diffusion", "--warmup-steps", "500")
+    assert cfg.warmup_steps == 500 and cfg.lr == 1e-3
+    assert _train_config("--lr", "0.0001").lr == 1e-4
+    code = TrainConfig(dataset=Path("d"), preset="cpu-state-diffusion", lr=1e-4)
+    assert resolve_preset(code).lr == 1e-4  # in code too
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_a_preset_chooses_its_policy(preset: str) -> None:
+    assert _train_config("--preset", preset).policy == PRESETS[preset]["policy_type"]
+
+
+def test_a_preset_for_another_policy_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--dataset", "d", "--preset", "cpu-state-act", "--policy", "diffusion"]
+    assert main(argv) == 2
+    line = _one_line_error(capsys)
+    assert "cpu-state-act is for the act policy" in line and "cpu-state-diffusion" in line
+
+
+def test_train_help_lists_presets_and_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "{" + ",".join(get_args(PresetName)) + "}" in text
+    assert set(get_args(PresetName)) == set(PRESETS)
+    assert "robolearn.policies.available_policies()" in text
+
+
+def test_rl_passes_a_given_learning_rate_even_at_the_default() -> None:
+    from robolearn.rl.algos import sb3_kwargs
+
+    given = TrainConfig(algo="sac", env="robolearn/FrankaReach-v0", lr=1e-4, batch_size=64)
+    assert sb3_kwargs(given, "sac", 50)["learning_rate"] == 1e-4
+    assert sb3_kwargs(given, "sac", 50)["batch_size"] == 64
+    plain = TrainConfig(algo="sac", env="robolearn/FrankaReach-v0")
+    assert "learning_rate" not in sb3_kwargs(plain, "sac", 50)
+
+
+def test_preset_bc_trains_a_bc_policy(reach_data: Path, tmp_path: Path) -> None:
+    from robolearn.policies.base import read_policy_config
+
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", str(reach_data), "--out", str(out), "--steps", "2"]
+    assert main([*argv, "--preset", "cpu-state-bc", "--batch-size", "8", "--no-progress"]) == 0
+    name, _ = read_policy_config(out / "checkpoints" / "last")
+    assert name == "bc"

@@ -19,8 +19,8 @@ from robolearn.data.reader import DatasetReader
 from robolearn.policies import available_policies, load_policy, make_policy, policy_class
 from robolearn.policies.base import Policy, check_policy_spec
 from robolearn.train import TrainConfig, TrainingError, train
-from robolearn.train.config import PRESETS
-from robolearn.train.loop import policy_config_for, resolve_preset, training_windows
+from robolearn.train.config import PRESETS, resolve_preset
+from robolearn.train.loop import policy_config_for, training_windows
 
 TINY: dict[str, dict[str, Any]] = {
     "bc": {"hidden": [32, 32], "horizon": 4, "n_action_steps": 2},

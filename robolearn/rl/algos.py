@@ -16,7 +16,6 @@ VALUE parsed as JSON, e.g. ``--set gamma=0.98 policy_kwargs='{"net_arch":[64,64]
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,7 @@ from gymnasium import spaces
 
 from robolearn.core.types import ConfigError
 from robolearn.policies.sb3 import ALGOS, check_spaces, sb3_algorithm, to_sb3_policy_kwargs
-from robolearn.train.config import TrainConfig
+from robolearn.train.config import TrainConfig, is_given
 
 OFF_POLICY = ("sac", "td3")
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
@@ -94,11 +93,10 @@ def goal_task_ids() -> list[str]:
 def sb3_kwargs(cfg: TrainConfig, algo: str, max_episode_steps: int) -> dict[str, Any]:
     """The JSON-able options to build the algorithm with (defaults, then ``--set``)."""
     kwargs: dict[str, Any] = {}
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    if cfg.lr != defaults["lr"]:
-        kwargs["learning_rate"] = cfg.lr
-    if cfg.batch_size != defaults["batch_size"]:
-        kwargs["batch_size"] = cfg.batch_size
+    if is_given(cfg.lr):
+        kwargs["learning_rate"] = float(cfg.lr)
+    if is_given(cfg.batch_size):
+        kwargs["batch_size"] = int(cfg.batch_size)
     if algo in OFF_POLICY:
         kwargs["buffer_size"] = min(MAX_BUFFER_SIZE, max(cfg.steps, 1000))
         kwargs["gradient_steps"] = -1

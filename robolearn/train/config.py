@@ -3,11 +3,45 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from robolearn.core.types import ConfigError
+
+T = TypeVar("T", int, float, str)
+
+PresetName = Literal["cpu-state-bc", "cpu-state-diffusion", "cpu-state-act", "cpu-image-diffusion"]
+"""The names of :data:`PRESETS` (a test keeps the two equal)."""
+
+
+class _Unset:
+    """Marks a field's default value: the value was not given, so a preset may replace it."""
+
+
+class _UnsetInt(int, _Unset):
+    pass
+
+
+class _UnsetFloat(float, _Unset):
+    pass
+
+
+class _UnsetStr(str, _Unset):
+    pass
+
+
+def preset_default(value: T) -> T:
+    """``value`` as a default that a preset may replace. It behaves as ``value`` everywhere;
+    a value the user gives — from the command line or in code, even an equal one — is a plain
+    ``int``/``float``/``str`` and so always wins over the preset."""
+    marked = {int: _UnsetInt, float: _UnsetFloat, str: _UnsetStr}[type(value)]
+    return marked(value)  # type: ignore[return-value]
+
+
+def is_given(value: object) -> bool:
+    """Whether a setting was given (not a :func:`preset_default`)."""
+    return not isinstance(value, _Unset)
 
 
 @dataclass
@@ -35,10 +69,12 @@ class TrainConfig:
     """RL: domain randomization, a preset name or a JSON file of its config."""
     out: Path = Path("runs/train")
     """Run folder: checkpoints/, tensorboard/, train_log.jsonl (RL: eval_log.jsonl)."""
-    policy: str = "diffusion"
-    """Registered policy name (robolearn.policies.available_policies())."""
-    preset: str | None = None
-    """Named preset of policy options and training settings (see PRESETS)."""
+    policy: str = preset_default("diffusion")
+    """Registered policy: bc, diffusion, act (robolearn.policies.available_policies()); a
+    --preset chooses its own."""
+    preset: PresetName | None = None
+    """Named preset (PRESETS in robolearn.train.config): a policy type, its options and
+    training settings; options given here win."""
     set: list[str] = field(default_factory=list)
     """Policy config overrides as KEY=VALUE (VALUE parsed as JSON when it can be), e.g.
     --set horizon=16 down_dims=[64,128,256]. With --algo: Stable-Baselines3 algorithm
@@ -47,11 +83,12 @@ class TrainConfig:
     """Observation features to train on; default: every observation.* vector and camera."""
     steps: int = 5000
     """Optimizer steps (imitation) or environment steps (RL)."""
-    batch_size: int = 64
-    lr: float = 1e-4
+    batch_size: int = preset_default(64)
+    """Batch size (RL: the algorithm's default unless given)."""
+    lr: float = preset_default(1e-4)
     """Learning rate (RL: the algorithm's default unless given)."""
-    weight_decay: float = 1e-6
-    warmup_steps: int = 500
+    weight_decay: float = preset_default(1e-6)
+    warmup_steps: int = preset_default(500)
     """Linear learning-rate warm-up, then cosine decay to zero at ``steps``."""
     grad_clip: float = 10.0
     """Gradient norm clip (0: off)."""
@@ -89,8 +126,8 @@ class TrainConfig:
             raise ConfigError("--steps and --batch-size must be ≥ 1")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pick one")
-        if self.preset is not None and self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; presets: {sorted(PRESETS)}")
+        if self.preset is not None:
+            _check_preset(self.preset, self.policy)
 
     def policy_overrides(self) -> dict[str, Any]:
         """``--set`` (and the preset's policy options) as a dict."""
@@ -106,14 +143,43 @@ class TrainConfig:
         return values
 
 
+def _check_preset(name: PresetName, policy: str) -> None:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(sorted(PRESETS))}")
+    wanted = PRESETS[name]["policy_type"]
+    if is_given(policy) and policy != wanted:
+        raise ConfigError(
+            f"preset {name} is for the {wanted} policy, not {policy}: drop --policy, or pick a "
+            f"preset for {policy} ({', '.join(presets_for(policy)) or 'none yet'})"
+        )
+
+
+def presets_for(policy: str) -> list[str]:
+    """The presets of one policy type."""
+    return sorted(k for k, v in PRESETS.items() if v["policy_type"] == policy)
+
+
+def resolve_preset(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its preset's policy type and training settings where ``cfg`` was not
+    given them (see :func:`preset_default`)."""
+    if cfg.preset is None:
+        return cfg
+    preset = PRESETS[cfg.preset]
+    settings = {"policy": preset["policy_type"], **preset.get("train", {})}
+    changes = {k: v for k, v in settings.items() if not is_given(getattr(cfg, k))}
+    return replace(cfg, **changes)
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-state-bc": {
+        "policy_type": "bc",
         # Chunks of 8 actions, 4 executed: FrankaLift 49/50 after 5000 steps (30 s); one
         # action per step reached 6/50, and an L1 loss with these chunks 8/50.
         "policy": {"horizon": 8, "n_action_steps": 4},
         "train": {"batch_size": 64},
     },
     "cpu-state-diffusion": {
+        "policy_type": "diffusion",
         "policy": {
             "down_dims": [64, 128, 256],
             # Predicting the clean action sequence (not the noise) is what reached 85 % on
@@ -125,6 +191,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"batch_size": 64, "lr": 1e-3, "warmup_steps": 200, "weight_decay": 1e-6},
     },
     "cpu-state-act": {
+        "policy_type": "act",
         "policy": {
             "horizon": 20,
             "dim_model": 128,
@@ -138,6 +205,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"batch_size": 64, "lr": 3e-4, "warmup_steps": 200, "weight_decay": 1e-4},
     },
     "cpu-image-diffusion": {
+        "policy_type": "diffusion",
         "policy": {
             "down_dims": [64, 128, 256],
             "vision": {
@@ -150,4 +218,5 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"batch_size": 32, "lr": 3e-4, "warmup_steps": 200, "weight_decay": 1e-6},
     },
 }
-"""Named presets: policy config overrides and training settings (explicit options win)."""
+"""Named presets: the policy type, its config overrides and training settings (options given
+explicitly win, see :func:`preset_default`)."""

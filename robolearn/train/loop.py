@@ -29,7 +29,7 @@ from robolearn.data.reader import DatasetReader
 from robolearn.data.torch_dataset import WindowedDataset
 from robolearn.policies.base import Policy, PolicyConfig, make_policy, policy_class
 from robolearn.train.checkpoint import LAST, load_training_state, save_checkpoint
-from robolearn.train.config import PRESETS, TrainConfig
+from robolearn.train.config import TrainConfig, resolve_preset
 
 LOG_FILE = "train_log.jsonl"
 
@@ -66,19 +66,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     start_step, policy = _policy_for_run(cfg, reader, run)
     data = training_windows(policy, reader)
     return _Trainer(cfg, run, policy, data, start_step).run()
-
-
-def resolve_preset(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` with its preset's training settings applied where ``cfg`` keeps a default."""
-    if cfg.preset is None:
-        return cfg
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    changes = {
-        k: v
-        for k, v in PRESETS[cfg.preset].get("train", {}).items()
-        if getattr(cfg, k) == defaults[k]
-    }
-    return dataclasses.replace(cfg, **changes)
 
 
 def policy_config_for(cfg: TrainConfig, reader: DatasetReader) -> PolicyConfig:
