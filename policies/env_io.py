@@ -14,8 +14,12 @@ from typing import Any
 import numpy as np
 
 from robolearn.core.observations import IMAGE_SUFFIXES, observation_features
+from robolearn.core.types import ConfigError
 
 Obs = Mapping[str, np.ndarray]
+
+PRIVILEGED_KEY = "observation.environment_state"
+"""The task's privileged state (object and goal poses): in simulation only."""
 
 
 def policy_inputs(obs: Obs, state: Obs | None = None) -> dict[str, np.ndarray]:
@@ -33,11 +37,36 @@ def policy_inputs(obs: Obs, state: Obs | None = None) -> dict[str, np.ndarray]:
 
 
 def env_observation_shapes(env: Any) -> dict[str, tuple[int, ...]]:
-    """Shapes of everything :func:`policy_inputs` offers for ``env`` (for spec checks)."""
-    u = env.unwrapped
-    obs = u.observe()
-    inputs = policy_inputs(obs, u.state_observation())
+    """Shapes of everything :func:`policy_inputs` offers a policy acting in ``env`` (for spec
+    checks): exactly what eval, rollout and deploy give it."""
+    inputs = policy_inputs(env.unwrapped.observe())
     return {k: tuple(np.asarray(v).shape) for k, v in inputs.items()}
+
+
+def check_env_offers(config: Any) -> None:
+    """ConfigError when the env a policy's data was recorded in (``config.env``, rebuilt as
+    eval and deploy rebuild it) does not offer an input the policy reads. Robot datasets
+    (``robot:<name>``) and datasets without an env description are not checked."""
+    from robolearn import envs
+
+    env_id = config.env.get("id") if config.env else None
+    if env_id is None or env_id not in envs.registered_ids():
+        return
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in config.env["kwargs"].items()}
+    env = envs.make(env_id, **kwargs)
+    try:
+        offered = env_observation_shapes(env)
+    finally:
+        env.close()
+    missing = [k for k in config.input_features if k not in offered]
+    if missing:
+        mode = f"obs_mode={kwargs.get('obs_mode', 'state')}"
+        raise ConfigError(
+            f"the policy would read {', '.join(missing)}, which {env_id} ({mode}, as eval and "
+            f"deploy build it) does not give a policy; train on what it offers "
+            f"({', '.join(k for k in sorted(offered) if k.startswith('observation.'))}) with "
+            "--obs-keys"
+        )
 
 
 class EnvPolicy:

@@ -49,7 +49,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "7",
                 "--out",
                 str(out),
-                "--cameras",
+                "--no-cameras",
             ]
         )
         == 0

@@ -20,7 +20,7 @@ ENV = "robolearn/FrankaReach-v0"
 
 def _record(out: Path, *args: str, env: str = ENV, episodes: int = 2) -> int:
     argv = ["record", "--env", env, "--episodes", str(episodes), "--out", str(out)]
-    return main([*argv, "--cameras", *args])
+    return main([*argv, "--no-cameras", *args])
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_resume_with_another_env_is_refused(
     before = (reach_data / "meta" / "robolearn_env.json").read_text()
     info_before = (reach_data / "meta" / "info.json").read_text()
     capsys.readouterr()
-    argv = ["record", "--episodes", "1", "--out", str(reach_data), "--cameras", "--resume"]
+    argv = ["record", "--episodes", "1", "--out", str(reach_data), "--no-cameras", "--resume"]
     env_args = [] if "--env" in args else ["--env", ENV]
     assert main([*argv, *env_args, *args]) == 2
     line = _one_line_error(capsys)
@@ -151,3 +151,57 @@ def test_preset_bc_trains_a_bc_policy(reach_data: Path, tmp_path: Path) -> None:
     assert main([*argv, "--preset", "cpu-state-bc", "--batch-size", "8", "--no-progress"]) == 0
     name, _ = read_policy_config(out / "checkpoints" / "last")
     assert name == "bc"
+
+
+@pytest.fixture(scope="module")
+def camera_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("newcomer") / "reach_cams"
+    argv = ["record", "--env", ENV, "--episodes", "2", "--out", str(out)]
+    assert main([*argv, "--cameras", "front", "--image-size", "32", "32"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def camera_policy(camera_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("newcomer") / "run"
+    argv = ["train", "--dataset", str(camera_data), "--out", str(out), "--policy", "bc"]
+    assert main([*argv, "--steps", "2", "--batch-size", "8", "--no-progress"]) == 0
+    return out / "checkpoints" / "last"
+
+
+def test_a_camera_policy_reads_what_a_robot_has(camera_policy: Path) -> None:
+    from robolearn.policies.base import read_policy_config
+
+    inputs = set(read_policy_config(camera_policy)[1].input_features)
+    assert "observation.images.front" in inputs and "observation.state" in inputs
+    assert "observation.environment_state" not in inputs
+
+
+def test_record_train_eval_deploy_with_cameras(camera_policy: Path, tmp_path: Path) -> None:
+    run = ["--episodes", "1", "--out"]
+    evaluate = ["eval", "--policy", str(camera_policy), "--workers", "1", "--videos", "0"]
+    assert main([*evaluate, *run, str(tmp_path / "e")]) == 0
+    deploy = ["deploy", "--policy", str(camera_policy), "--backend", "sync", "--seconds", "0.5"]
+    argv = [*deploy, "--no-realtime", "--no-keyboard-estop", *run, str(tmp_path / "d")]
+    assert main(argv) == 0
+
+
+def test_privileged_keys_on_a_camera_env_are_refused_at_train_start(
+    camera_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    keys = ["observation.state", "observation.environment_state", "observation.images.front"]
+    argv = ["train", "--dataset", str(camera_data), "--out", str(out), "--obs-keys", *keys]
+    assert main([*argv, "--policy", "bc", "--steps", "2"]) == 2
+    line = _one_line_error(capsys)
+    assert "observation.environment_state" in line and "obs_mode=image" in line
+    assert not out.exists()
+
+
+def test_eval_builds_the_env_the_checkpoint_needs_or_says_why_not(
+    camera_policy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", "--policy", str(camera_policy), "--episodes", "1", "--workers", "1"]
+    assert main([*argv, "--image-size", "48", "48", "--out", str(tmp_path / "e")]) == 2
+    line = _one_line_error(capsys)
+    assert "observation.images.front is (48, 48, 3), policy needs (3, 32, 32)" in line

@@ -59,7 +59,7 @@ def lift_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "robolearn/FrankaLift-v0",
             "--episodes",
             "4",
-            "--cameras",
+            "--no-cameras",
             "--success-hold-ticks",
             "5",
         ]

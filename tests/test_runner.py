@@ -158,8 +158,8 @@ def test_deploy_cli_runs_and_logs(tmp_path: Path, capsys: pytest.CaptureFixture[
     code = main(
         [
             "deploy",
-            "--task",
-            "FrankaReach",
+            "--env",
+            "robolearn/FrankaReach-v0",
             "--episodes",
             "2",
             "--seconds",

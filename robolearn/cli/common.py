@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
+
+from robolearn.core.types import ConfigError
 
 C = TypeVar("C")
 
@@ -30,3 +32,24 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+ControlModeName = Literal["ee_delta", "ee_delta_pose", "joint_position"]
+ObsModeName = Literal["state", "image"]
+
+
+def env_overrides(
+    obs_mode: str | None, image_size: Sequence[int] | None, control_mode: str | None
+) -> dict[str, Any]:
+    """Env options given on the command line (``--obs-mode``, ``--image-size``,
+    ``--control-mode``) over the ones a policy was trained with; ConfigError on a bad size."""
+    out: dict[str, Any] = {}
+    if obs_mode is not None:
+        out["obs_mode"] = obs_mode
+    if image_size is not None:
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise ConfigError(f"--image-size takes HEIGHT WIDTH (> 0), got {list(image_size)}")
+        out["image_size"] = tuple(image_size)
+    if control_mode is not None:
+        out["control_mode"] = control_mode
+    return out

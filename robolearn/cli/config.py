@@ -97,6 +97,9 @@ class OptionSpec:
     """The field's default (called from ``default_factory`` if needed), for the help text."""
     help: str
     metavar: str | None
+    none_flag: bool = False
+    """A list field with ``metadata={"none_flag": True}``: ``--no-<name>`` gives the empty list,
+    and the option itself needs at least one value (a bare ``--cameras`` means nothing)."""
 
 
 def option_flag(name: str) -> str:
@@ -211,6 +214,7 @@ def _option_spec(cls: type, f: dataclasses.Field[Any], hint: Any, doc: str) -> O
         default=default,
         help=str(f.metadata.get("help", "")) or doc,
         metavar=f.metadata.get("metavar"),
+        none_flag=bool(f.metadata.get("none_flag", False)),
     )
 
 
@@ -340,14 +344,24 @@ def _add_option(parser: argparse.ArgumentParser, spec: OptionSpec) -> None:
         parser.add_argument(spec.flag, no_flag, action=_BoolFlag, **common)
         return
     assert spec.convert is not None
+    emptiable = spec.nargs == "*" and spec.none_flag
     parser.add_argument(
         spec.flag,
         type=_none_aware(spec.convert) if spec.optional and spec.nargs is None else spec.convert,
         choices=_choices_with_none(spec),
-        nargs=spec.nargs,
+        nargs="+" if emptiable else spec.nargs,
         metavar=_metavar(spec),
         **common,
     )
+    if emptiable:  # a bare --cameras is an error; --no-cameras asks for none
+        parser.add_argument(
+            "--no-" + spec.flag[2:],
+            dest=spec.name,
+            action="store_const",
+            const=[],
+            default=argparse.SUPPRESS,
+            help=f"none (instead of {_show(spec.default)})",
+        )
 
 
 def _choices_with_none(spec: OptionSpec) -> tuple[Any, ...] | None:

@@ -9,11 +9,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from robolearn.cli.common import Subcommand, format_table
+from robolearn.cli.common import (
+    ControlModeName,
+    ObsModeName,
+    Subcommand,
+    env_overrides,
+    format_table,
+)
 from robolearn.core.types import ConfigError
 
 SIM_ROBOT = "mujoco_panda"
 SIM_RATE_HZ = 20.0  # rate the tasks' time limits and EE step sizes are defined at
+SCRIPTED_ENV = "robolearn/FrankaLift-v0"
 
 
 @dataclass
@@ -28,8 +35,11 @@ class DeployConfig:
     camera: list[str] = field(default_factory=list)
     """--robot only: cameras as NAME=realsense[:SERIAL][@HxW] or NAME=opencv:SOURCE[@HxW]
     (observations <NAME>_rgb, and <NAME>_depth for a RealSense)."""
-    task: str = "FrankaLift"
-    """Task whose observations, actions and success test the policy uses."""
+    env: str | None = None
+    """Env id (robolearn/<Task>-v<k>): default robolearn/FrankaLift-v0 for the scripted
+    expert, and the env its training data was recorded in for a policy."""
+    task: str | None = None
+    """Task description stored with the deploy dataset's episodes; default "deploy POLICY"."""
     policy: str = "scripted"
     """"scripted" (the task's expert), or a policy folder (robolearn train's checkpoints);
     a policy runs in the env its training data was recorded in."""
@@ -50,8 +60,12 @@ class DeployConfig:
     """How chunks are executed: newest chunk, ACT temporal ensembling, or crossfade."""
     chunk_horizon: int = 4
     """Scripted policy only: ticks each expert action is held for (zero-order-hold chunk)."""
-    control_mode: Literal["ee_delta", "ee_delta_pose", "joint_position"] = "ee_delta"
-    """Action space of the policy."""
+    control_mode: ControlModeName | None = None
+    """Action space: default ee_delta for the scripted expert, the policy's for a policy."""
+    obs_mode: ObsModeName | None = None
+    """Observation mode of the env; default: the one the policy's data was recorded in."""
+    image_size: list[int] | None = None
+    """Camera image HEIGHT WIDTH; default: the policy's."""
     watchdog_timeout_s: float = 0.2
     """Hold the robot when no fresh action arrives for this long."""
     keyboard_estop: bool = True
@@ -124,18 +138,20 @@ def _scripted(cfg: DeployConfig) -> tuple[Any, Any]:
     from robolearn.envs.experts import expert_for_task
 
     hz = cfg.hz or 50.0
+    control_mode = cfg.control_mode or "ee_delta"
     env = envs.make(
-        f"robolearn/{cfg.task}-v0",
+        cfg.env or SCRIPTED_ENV,
+        **env_overrides(cfg.obs_mode, cfg.image_size, None),
         control_hz=hz,
         max_ee_step_m=0.05 * SIM_RATE_HZ / hz,  # same EE speed as at 20 Hz
-        control_mode=cfg.control_mode,
+        control_mode=control_mode,
         realtime=cfg.realtime,
     )
     u: Any = env.unwrapped
     factory = partial(
         expert_for_task,
-        cfg.task,
-        cfg.control_mode,
+        u.task.name,
+        control_mode,
         u.max_ee_step_m,
         u.max_ee_rot_rad,
         cfg.chunk_horizon,
@@ -150,7 +166,8 @@ def _checkpoint(cfg: DeployConfig) -> tuple[Any, Any]:
     from robolearn.policies.base import check_policy_spec, read_policy_config
     from robolearn.policies.env_io import env_observation_shapes, load_env_policy
 
-    env_id, kwargs = env_for_policy(cfg.policy, None, {})
+    overrides = env_overrides(cfg.obs_mode, cfg.image_size, cfg.control_mode)
+    env_id, kwargs = env_for_policy(cfg.policy, cfg.env, overrides)
     recorded_hz = float(kwargs.get("control_hz", SIM_RATE_HZ))
     if cfg.hz is not None and cfg.hz != recorded_hz:  # keep the trained EE speed per second
         kwargs["max_ee_step_m"] = kwargs.get("max_ee_step_m", 0.05) * recorded_hz / cfg.hz
@@ -183,7 +200,8 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
     )
     run_cfg = RunConfig(hz=u.control_hz, max_ticks=max_ticks, smoothing=cfg.smoothing)
     rows = []
-    dataset_log = _DatasetLog(cfg.out / "dataset", u.control_hz, u.driver.spec.name, cfg.policy)
+    task = cfg.task or f"deploy {cfg.policy}"
+    dataset_log = _DatasetLog(cfg.out / "dataset", u.control_hz, u.driver.spec.name, task)
     with (
         dataset_log,
         AsyncInference(factory, obs_spec_of(obs), chunk_shape, backend=cfg.backend) as inf,
@@ -219,7 +237,7 @@ class _DatasetLog:
             self.writer = DatasetWriter(
                 self.root, self.fps, episode.dataset_features(), self.robot_type, mode="overwrite"
             )
-        self.writer.start_episode(f"deploy {self.task}", seed=seed)
+        self.writer.start_episode(self.task, seed=seed)
         for frame in episode.dataset_frames():
             self.writer.add_frame(frame)
         self.writer.save_episode()

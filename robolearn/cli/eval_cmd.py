@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robolearn.cli.common import Subcommand
+from robolearn.cli.common import ControlModeName, ObsModeName, Subcommand, env_overrides
 from robolearn.cli.deploy_cmd import parse_options
 from robolearn.core.types import ConfigError
 from robolearn.evaluate import EvalResult, EvalSpec, evaluate
@@ -20,6 +20,12 @@ class EvalConfig:
     """Policy folder (e.g. runs/lift/checkpoints/last), or "scripted"."""
     env: str | None = None
     """Env id; default: the env the policy's training data was recorded in."""
+    obs_mode: ObsModeName | None = None
+    """Observation mode of the env; default: the one the policy's data was recorded in."""
+    image_size: list[int] | None = None
+    """Camera image HEIGHT WIDTH; default: the policy's."""
+    control_mode: ControlModeName | None = None
+    """Action space of the env; default: the policy's."""
     episodes: int = 50
     workers: int = 2
     """Parallel env processes."""
@@ -53,6 +59,7 @@ def run(cfg: EvalConfig) -> int:
         EvalSpec(
             policy=cfg.policy,
             env=cfg.env,
+            env_kwargs=env_overrides(cfg.obs_mode, cfg.image_size, cfg.control_mode),
             episodes=cfg.episodes,
             workers=cfg.workers,
             seed=cfg.seed,

@@ -61,8 +61,10 @@ class RecordConfig:
     """Control (and recording) rate."""
     seed: int = 0
     """Episode k is reset with seed + k (re-recorded attempts take the next seed)."""
-    cameras: list[str] = field(default_factory=lambda: ["front", "wrist"])
-    """Cameras to record as video; none for a state-only dataset."""
+    cameras: list[str] = field(
+        default_factory=lambda: ["front", "wrist"], metadata={"none_flag": True}
+    )
+    """Cameras to record as video; --no-cameras for a state-only dataset."""
     image_size: list[int] = field(default_factory=lambda: [96, 96])
     """Camera image height and width."""
     depth: bool = False

@@ -28,6 +28,7 @@ from robolearn.data.meta import read_env_metadata
 from robolearn.data.reader import DatasetReader
 from robolearn.data.torch_dataset import WindowedDataset
 from robolearn.policies.base import Policy, PolicyConfig, make_policy, policy_class
+from robolearn.policies.env_io import PRIVILEGED_KEY, check_env_offers
 from robolearn.train.checkpoint import LAST, load_training_state, save_checkpoint
 from robolearn.train.config import TrainConfig, resolve_preset
 
@@ -57,6 +58,9 @@ class TrainResult:
 def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.policy`` on ``cfg.dataset``; return the last checkpoint and figures."""
     cfg = resolve_preset(cfg)
+    assert cfg.dataset is not None
+    if not cfg.resume:  # before the run folder is touched: nothing trained is lost
+        check_env_offers(policy_config_for(cfg, DatasetReader(cfg.dataset)))
     run = _prepare_run_dir(cfg)
     _seed_everything(cfg.seed)
     if cfg.threads:
@@ -91,10 +95,13 @@ def policy_config_for(cfg: TrainConfig, reader: DatasetReader) -> PolicyConfig:
 
 
 def default_obs_keys(reader: DatasetReader) -> list[str]:
-    """Every observation vector (joint state, end-effector pose, environment state) and every
-    RGB camera."""
-    vectors = [k for k in reader.column_keys if k.startswith("observation.")]
+    """What a policy reads unless ``--obs-keys`` says: every RGB camera and observation vector
+    — but from a camera dataset, only what a robot has (cameras and proprioception: not the
+    task's privileged ``observation.environment_state``, which a state dataset trains on)."""
     cameras = [k for k in reader.camera_keys if k.startswith("observation.images.")]
+    vectors = [k for k in reader.column_keys if k.startswith("observation.")]
+    if cameras:
+        vectors = [k for k in vectors if k != PRIVILEGED_KEY]
     return vectors + cameras
 
 
