@@ -43,6 +43,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -354,6 +355,27 @@ def read_policy_config(folder: str | Path) -> tuple[str, PolicyConfig]:
     return name, policy_class(name).config_class.from_dict(data)
 
 
+def resolve_device(name: str) -> str:
+    """A torch device name from ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present);
+    ConfigError for an unknown name or a CUDA device this machine does not have."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return name
+    index = name.partition(":")[2]
+    if (
+        not name.startswith("cuda")
+        or name not in ("cuda", f"cuda:{index}")
+        or not (index == "" or index.isdigit())
+    ):
+        raise ConfigError(f"unknown device {name!r}: use cpu, cuda, cuda:N or auto")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return name
+
+
 def load_policy(folder: str | Path, device: str | torch.device = "cpu") -> Policy:
     """Load a policy saved with :meth:`Policy.save` (no pickle), in eval mode on ``device``."""
     folder = Path(folder)
@@ -366,8 +388,11 @@ def load_policy(folder: str | Path, device: str | torch.device = "cpu") -> Polic
     policy = policy_class(name)(config)
     try:
         state = load_file(str(weights))
-    except (RuntimeError, OSError) as exc:
-        raise ConfigError(f"{weights} is not a readable safetensors file: {exc}") from exc
+    except (RuntimeError, OSError, SafetensorError) as exc:
+        raise ConfigError(
+            f"{weights} is not a readable safetensors file ({exc}): the checkpoint is damaged "
+            "(empty or cut short); use another checkpoint of the run"
+        ) from exc
     _check_state_keys(weights, name, policy.state_dict(), state)
     try:
         policy.load_state_dict(state, strict=True)

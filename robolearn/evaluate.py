@@ -21,7 +21,7 @@ import multiprocessing as mp
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,9 @@ def evaluate(spec: EvalSpec) -> EvalResult:
     """Run ``spec.episodes`` episodes over ``spec.workers`` processes; write the report."""
     if spec.episodes < 1 or spec.workers < 1:
         raise ConfigError("--episodes and --workers must be ≥ 1")
+    from robolearn.policies.base import resolve_device
+
+    spec = replace(spec, device=resolve_device(spec.device))
     if spec.robot is not None:
         return _evaluate_on_robot(spec)
     env_id, kwargs = env_for_policy(spec.policy, spec.env, spec.env_kwargs)

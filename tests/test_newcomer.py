@@ -205,3 +205,175 @@ def test_eval_builds_the_env_the_checkpoint_needs_or_says_why_not(
     assert main([*argv, "--image-size", "48", "48", "--out", str(tmp_path / "e")]) == 2
     line = _one_line_error(capsys)
     assert "observation.images.front is (48, 48, 3), policy needs (3, 32, 32)" in line
+
+
+@pytest.fixture(scope="module")
+def state_run(reach_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("newcomer") / "state_run"
+    argv = ["train", "--dataset", str(reach_data), "--out", str(out), "--policy", "bc"]
+    assert main([*argv, "--steps", "4", "--save-every", "2", "--batch-size", "8"]) == 0
+    return out
+
+
+def _copy_policy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _bad_inputs(data: Path, run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
+    """Command lines a newcomer gets wrong → a phrase the one-line error must hold."""
+    last = run / "checkpoints" / "last"
+    empty = _copy_policy(last, tmp / "empty")
+    (empty / "model.safetensors").write_bytes(b"")
+    cut = _copy_policy(last, tmp / "cut")
+    weights = (cut / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    a_file = tmp / "a_file"
+    a_file.write_text("x")
+    evaluate = ["eval", "--episodes", "1", "--workers", "1", "--out", str(tmp / "e")]
+    deploy = ["deploy", "--episodes", "1", "--seconds", "0.2", "--no-realtime", "--backend", "sync"]
+    deploy += ["--no-keyboard-estop"]
+    train = ["train", "--dataset", str(data), "--steps", "2", "--batch-size", "8"]
+    return {
+        "eval empty weights": ([*evaluate, "--policy", str(empty)], "model.safetensors"),
+        "eval truncated weights": ([*evaluate, "--policy", str(cut)], "model.safetensors"),
+        "rollout truncated weights": (
+            ["rollout", "--env", ENV, "--policy", str(cut), "--episodes", "1"],
+            "model.safetensors",
+        ),
+        "deploy truncated weights": (
+            [*deploy, "--policy", str(cut), "--out", str(tmp / "d")],
+            "model.safetensors",
+        ),
+        "train out is a file": ([*train, "--out", str(a_file)], "is a file"),
+        "eval out is a file": (
+            [*evaluate[:-2], "--out", str(a_file), "--policy", str(last)],
+            "is a file",
+        ),
+        "deploy out is a file": (
+            [*deploy, "--policy", str(last), "--out", str(a_file)],
+            "is a file",
+        ),
+        "rollout video not mp4": (
+            ["rollout", "--env", ENV, "--episodes", "1", "--video", str(tmp / "r.avi")],
+            ".mp4",
+        ),
+        "view out not mp4": (["view", str(data), "--out", str(tmp / "v.gif")], ".mp4"),
+        "view out is a dir": (["view", str(data), "--out", str(tmp)], ".mp4"),
+        "record hz 0": (["record", "--out", str(tmp / "rec"), "--hz", "0"], "--hz"),
+        "deploy hz 0": ([*deploy, "--hz", "0", "--out", str(tmp / "d0")], "--hz"),
+        "deploy seconds 0": (
+            ["deploy", "--seconds", "0", "--out", str(tmp / "d1")],
+            "--seconds",
+        ),
+        "deploy seconds -1": (
+            ["deploy", "--seconds", "-1", "--out", str(tmp / "d2")],
+            "--seconds",
+        ),
+        "eval videos -1": ([*evaluate, "--policy", str(last), "--videos", "-1"], "--videos"),
+        "train save-every 0": (
+            [*train, "--out", str(tmp / "t0"), "--save-every", "0"],
+            "--save-every",
+        ),
+        "train negative lr": ([*train, "--out", str(tmp / "t1"), "--lr", "-0.1"], "--lr"),
+        "replay episode out of range": (["replay", str(data), "--episode", "99"], "episode 99"),
+        "view episode out of range": (
+            ["view", str(data), "--episode", "-1", "--out", str(tmp / "v.mp4")],
+            "episode -1",
+        ),
+        "robomimic file missing": (
+            ["dataset", "--import-robomimic", str(tmp / "nope.hdf5"), "--out", str(tmp / "rm")],
+            "nope.hdf5",
+        ),
+        "eval cuda without cuda": ([*evaluate, "--policy", str(last), "--device", "cuda"], "CUDA"),
+        "eval unknown device": ([*evaluate, "--policy", str(last), "--device", "tpu"], "device"),
+        "record control mode without robot": (
+            ["record", "--out", str(tmp / "rc"), "--control-mode", "ee_delta"],
+            "--control-mode",
+        ),
+        "record seconds without robot": (
+            ["record", "--out", str(tmp / "rs"), "--seconds", "3"],
+            "--seconds",
+        ),
+        "record camera without robot": (
+            ["record", "--out", str(tmp / "rk"), "--camera", "front=opencv:0"],
+            "--camera",
+        ),
+    }
+
+
+BAD_INPUTS = [
+    "eval empty weights",
+    "eval truncated weights",
+    "rollout truncated weights",
+    "deploy truncated weights",
+    "train out is a file",
+    "eval out is a file",
+    "deploy out is a file",
+    "rollout video not mp4",
+    "view out not mp4",
+    "view out is a dir",
+    "record hz 0",
+    "deploy hz 0",
+    "deploy seconds 0",
+    "deploy seconds -1",
+    "eval videos -1",
+    "train save-every 0",
+    "train negative lr",
+    "replay episode out of range",
+    "view episode out of range",
+    "robomimic file missing",
+    "eval cuda without cuda",
+    "eval unknown device",
+    "record control mode without robot",
+    "record seconds without robot",
+    "record camera without robot",
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_a_bad_input_ends_in_one_line(
+    case: str,
+    reach_data: Path,
+    state_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import torch
+
+    if case == "eval cuda without cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    argv, said = _bad_inputs(reach_data, state_run, tmp_path)[case]
+    capsys.readouterr()
+    assert main(argv) == 2
+    line = _one_line_error(capsys)
+    assert line.startswith("robolearn: error:") and said in line, line
+
+
+@pytest.mark.parametrize("damage", ["junk training state", "truncated weights"])
+def test_resume_falls_back_to_the_newest_intact_checkpoint(
+    state_run: Path,
+    reach_data: Path,
+    tmp_path: Path,
+    damage: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(state_run, run)
+    last = run / "checkpoints" / "last"
+    if damage == "junk training state":
+        (last / "training_state.json").write_text("{not json")
+    else:
+        weights = (last / "model.safetensors").read_bytes()
+        (last / "model.safetensors").write_bytes(weights[:100])
+    capsys.readouterr()
+    argv = ["train", "--dataset", str(reach_data), "--out", str(run), "--resume"]
+    assert main([*argv, "--steps", "6", "--batch-size", "8", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "continuing from" in err and "000004" in err
+    state = json.loads((run / "checkpoints" / "last" / "training_state.json").read_text())
+    assert state["step"] == 6

@@ -16,6 +16,7 @@ from robolearn.cli.common import (
     env_overrides,
     format_table,
 )
+from robolearn.core.paths import require_folder, require_positive
 from robolearn.core.types import ConfigError
 
 SIM_ROBOT = "mujoco_panda"
@@ -83,6 +84,10 @@ class DeployConfig:
             )
         if self.episodes < 1:
             raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
+        require_positive("--hz", self.hz)
+        require_positive("--seconds", self.seconds)
+        require_positive("--watchdog-timeout-s", self.watchdog_timeout_s)
+        require_folder(self.out)
 
 
 def run(cfg: DeployConfig) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from robolearn.cli.common import ControlModeName, ObsModeName, Subcommand, env_overrides
 from robolearn.cli.deploy_cmd import parse_options
+from robolearn.core.paths import require_folder, require_positive
 from robolearn.core.types import ConfigError
 from robolearn.evaluate import EvalResult, EvalSpec, evaluate
 
@@ -51,6 +52,10 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if not self.policy:
             raise ConfigError("--policy FOLDER (or --policy scripted) is required")
+        if self.videos < 0:
+            raise ConfigError(f"--videos must be >= 0 (0: none), got {self.videos}")
+        require_positive("--seconds", self.seconds)
+        require_folder(self.out)
 
 
 def run(cfg: EvalConfig) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from robolearn.cli.common import Subcommand
+from robolearn.core.paths import require_folder, require_positive
 from robolearn.core.types import ConfigError
 
 TASK_TEXT = {
@@ -41,11 +42,11 @@ class RecordConfig:
     teleop_option: list[str] = field(default_factory=list)
     """Device options as KEY=VALUE, e.g. leader=koch-leader port=/dev/ttyUSB1, or
     left_port=... right_port=... calibration_dir=... for aloha_leaders."""
-    control_mode: Literal["joint_position", "ee_delta"] = "joint_position"
-    """--robot only: the action space recorded (joint targets, or EE deltas if the driver
-    has them)."""
-    seconds: float = 20.0
-    """--robot only: episode length."""
+    control_mode: Literal["joint_position", "ee_delta"] | None = None
+    """--robot only: the action space recorded (joint targets, the default, or EE deltas if
+    the driver has them)."""
+    seconds: float | None = None
+    """--robot only: episode length (default 20 s)."""
     camera: list[str] = field(default_factory=list)
     """--robot only: cameras as NAME=realsense[:SERIAL][@HxW] or NAME=opencv:SOURCE[@HxW]
     (observations <NAME>_rgb, and <NAME>_depth for a RealSense)."""
@@ -87,8 +88,27 @@ class RecordConfig:
             raise ConfigError("--resume and --overwrite exclude each other; pick one")
         if self.episodes < 1:
             raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
+        require_positive("--hz", self.hz)
+        require_folder(self.out)
+        if self.robot is None:
+            _reject_robot_only(self)
         if len(self.image_size) != 2:
             raise ConfigError(f"--image-size takes HEIGHT WIDTH, got {self.image_size}")
+
+
+def _reject_robot_only(cfg: RecordConfig) -> None:
+    """ConfigError for options that only a --robot recording reads."""
+    given = {
+        "--control-mode": cfg.control_mode is not None,
+        "--seconds": cfg.seconds is not None,
+        "--camera": bool(cfg.camera),
+    }
+    names = [flag for flag, on in given.items() if on]
+    if names:
+        raise ConfigError(
+            f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} for --robot; a simulated "
+            "task uses its own action space, time limit and --cameras NAME ..."
+        )
 
 
 def run(cfg: RecordConfig) -> int:
@@ -112,16 +132,17 @@ def _on_robot(cfg: RecordConfig) -> int:
     from robolearn.envs.robot_env import RobotEnv
 
     assert cfg.robot is not None
-    kwargs = {"control_hz": cfg.hz, "control_mode": cfg.control_mode}
+    control_mode = cfg.control_mode or "joint_position"
+    kwargs = {"control_hz": cfg.hz, "control_mode": control_mode}
     env_meta = (f"robot:{cfg.robot}", kwargs)
     _check_resumed_env(cfg, *env_meta)
     with open_robot(cfg.robot, parse_options(cfg.robot_option)) as driver:
         env = RobotEnv(
             driver,
             cameras=open_cameras(cfg.camera),
-            control_mode=cfg.control_mode,
+            control_mode=control_mode,
             control_hz=cfg.hz,
-            episode_seconds=cfg.seconds,
+            episode_seconds=cfg.seconds if cfg.seconds is not None else 20.0,
         )
         return _record(cfg, env, driver.spec.name, True, env_meta)
 

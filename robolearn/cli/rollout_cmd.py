@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from robolearn.cli.common import Subcommand
+from robolearn.core.paths import require_mp4
 from robolearn.core.types import ConfigError
 from robolearn.data.video import VideoWriter
 
@@ -60,6 +61,10 @@ class RolloutConfig:
             raise ConfigError(f"--episodes must be at least 1, got {self.episodes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"--max-steps must be at least 1, got {self.max_steps}")
+        if self.video is not None:
+            require_mp4(self.video, "--video")
+        if self.summary is not None and self.summary.is_dir():
+            raise ConfigError(f"--summary {self.summary} is a folder; give a .json file path")
 
 
 class Expert(Protocol):

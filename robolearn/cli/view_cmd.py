@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from robolearn.cli.common import Subcommand
+from robolearn.core.paths import require_mp4
 
 PLOT_HEIGHT = 96
 """Height in pixels of each trace plot."""
@@ -41,6 +42,10 @@ class ViewConfig:
     rerun: bool = False
     """Log to rerun (robolearn[viewer]) instead of writing an mp4: into a viewer it starts,
     or into the recording ``--out`` when that ends in ``.rrd`` (open it with ``rerun FILE``)."""
+
+    def __post_init__(self) -> None:
+        if not (self.rerun and self.out.suffix == ".rrd"):
+            require_mp4(self.out)
 
 
 def plot_traces(values: np.ndarray, t: int, width: int, height: int, title: str) -> np.ndarray:

@@ -97,6 +97,10 @@ class DatasetError(RobolearnError, ValueError):
     """A dataset on disk is missing, corrupt or inconsistent; the message names the file."""
 
 
+class EpisodeIndexError(DatasetError, IndexError):
+    """An episode index outside the dataset."""
+
+
 def next_file(chunk_index: int, file_index: int, chunks_size: int) -> tuple[int, int]:
     """The ``(chunk, file)`` after ``(chunk_index, file_index)``: files fill a chunk first."""
     if file_index + 1 >= chunks_size:

@@ -40,7 +40,7 @@ from robolearn.data.features import (
     Feature,
     mm_to_depth,
 )
-from robolearn.data.format import EXTENSION_KEY, DatasetError, read_parquet
+from robolearn.data.format import EXTENSION_KEY, DatasetError, EpisodeIndexError, read_parquet
 from robolearn.data.meta import DatasetMeta, load_meta
 
 MAX_SKIP_FRAMES = 8
@@ -264,7 +264,10 @@ class DatasetReader:
     # ------------------------------------------------------------------ helpers
     def _check_episode(self, episode: int) -> None:
         if not 0 <= episode < self.num_episodes:
-            raise IndexError(f"episode {episode} is out of range [0, {self.num_episodes})")
+            raise EpisodeIndexError(
+                f"episode {episode} is out of range: {self.root} holds {self.num_episodes} "
+                f"episodes (0 to {self.num_episodes - 1})"
+            )
 
     def _camera(self, key: str) -> Feature:
         feature = self.features.get(key)

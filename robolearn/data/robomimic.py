@@ -96,6 +96,8 @@ def import_robomimic(
 ) -> int:
     """Convert every ``data/demo_N`` of ``path`` into episodes of a new dataset at ``out``;
     returns the number of demos written."""
+    if not Path(path).is_file():
+        raise ConfigError(f"robomimic file {path} does not exist (give the path of its .hdf5)")
     h5py = _h5py()
     with h5py.File(path, "r") as f:
         if "data" not in f:

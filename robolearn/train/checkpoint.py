@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from robolearn.core.types import ConfigError
@@ -52,11 +53,55 @@ def load_training_state(
     path = folder / STATE_FILE
     if not path.is_file():
         raise ConfigError(f"{path} is missing: {folder} holds weights but no training state")
-    state = json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+        int(state["step"])
+    except (ValueError, KeyError, TypeError) as exc:
+        message = f"{path} is not a training state ({exc}): the checkpoint is damaged"
+        raise ConfigError(message) from exc
     if optimizer is not None:
-        tensors = load_file(str(folder / OPTIMIZER_FILE))
+        tensors = _read_tensors(folder / OPTIMIZER_FILE)
         optimizer.load_state_dict(_unflatten_optimizer(tensors, state["param_groups"]))
     return state
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why ``--resume`` cannot continue from ``folder``, or None when it is intact (config,
+    weights, optimizer and training state all readable)."""
+    from robolearn.policies.base import WEIGHTS_FILE, read_policy_config
+
+    try:
+        read_policy_config(folder)
+        for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
+            _read_tensors(folder / name)
+        load_training_state(folder)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def resume_checkpoint(checkpoints: Path) -> tuple[Path, list[str]]:
+    """The newest intact checkpoint (``last``, then ``<step>`` folders, newest first) and what
+    is wrong with each newer one; ConfigError when none is intact."""
+    numbered = sorted((p for p in checkpoints.iterdir() if p.name.isdigit()), reverse=True)
+    skipped = []
+    for folder in [checkpoints / LAST, *numbered]:
+        problem = checkpoint_problem(folder) if folder.is_dir() else f"{folder} is missing"
+        if problem is None:
+            return folder, skipped
+        skipped.append(problem)
+    raise ConfigError(
+        f"--resume: no intact checkpoint in {checkpoints} ({skipped[0]}); start over with "
+        "--overwrite or train into another --out"
+    )
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; ConfigError when it is missing, empty or cut short."""
+    try:
+        return load_file(str(path))
+    except (OSError, RuntimeError, SafetensorError) as exc:
+        raise ConfigError(f"{path} is not a readable safetensors file ({exc})") from exc
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[Any]]:

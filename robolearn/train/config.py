@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from robolearn.core.paths import require_folder, require_positive
 from robolearn.core.types import ConfigError
 
 T = TypeVar("T", int, float, str)
@@ -124,6 +125,17 @@ class TrainConfig:
             raise ConfigError("--her and --env are reinforcement-learning options: add --algo")
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("--steps and --batch-size must be ≥ 1")
+        for flag, value in (("--save-every", self.save_every), ("--log-every", self.log_every)):
+            if value < 1:
+                raise ConfigError(f"{flag} must be ≥ 1 (steps), got {value}")
+        require_positive("--lr", self.lr)
+        for flag, value in (
+            ("--weight-decay", self.weight_decay),
+            ("--warmup-steps", self.warmup_steps),
+            ("--grad-clip", self.grad_clip),
+        ):
+            require_positive(flag, value, allow_zero=True)
+        require_folder(self.out)
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pick one")
         if self.preset is not None:

@@ -13,6 +13,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,12 @@ from robolearn.data.reader import DatasetReader
 from robolearn.data.torch_dataset import WindowedDataset
 from robolearn.policies.base import Policy, PolicyConfig, make_policy, policy_class
 from robolearn.policies.env_io import PRIVILEGED_KEY, check_env_offers
-from robolearn.train.checkpoint import LAST, load_training_state, save_checkpoint
+from robolearn.train.checkpoint import (
+    LAST,
+    load_training_state,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from robolearn.train.config import TrainConfig, resolve_preset
 
 LOG_FILE = "train_log.jsonl"
@@ -67,9 +73,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     assert cfg.dataset is not None
     reader = DatasetReader(cfg.dataset)
-    start_step, policy = _policy_for_run(cfg, reader, run)
+    start_step, policy, resumed = _policy_for_run(cfg, reader, run)
     data = training_windows(policy, reader)
-    return _Trainer(cfg, run, policy, data, start_step).run()
+    return _Trainer(cfg, run, policy, data, start_step, resumed).run()
 
 
 def policy_config_for(cfg: TrainConfig, reader: DatasetReader) -> PolicyConfig:
@@ -160,8 +166,8 @@ def _prepare_run_dir(cfg: TrainConfig) -> Path:
         )
     if cfg.overwrite and run.exists():
         shutil.rmtree(run)
-    if cfg.resume and not (run / "checkpoints" / LAST).exists():
-        raise ConfigError(f"--resume: {run}/checkpoints/{LAST} does not exist; nothing to resume")
+    if cfg.resume and not (run / "checkpoints").is_dir():
+        raise ConfigError(f"--resume: {run}/checkpoints does not exist; nothing to resume")
     run.mkdir(parents=True, exist_ok=True)
     (run / "train_config.json").write_text(
         json.dumps(dataclasses.asdict(cfg), indent=2, default=str)
@@ -169,13 +175,22 @@ def _prepare_run_dir(cfg: TrainConfig) -> Path:
     return run
 
 
-def _policy_for_run(cfg: TrainConfig, reader: DatasetReader, run: Path) -> tuple[int, Policy]:
+def _policy_for_run(
+    cfg: TrainConfig, reader: DatasetReader, run: Path
+) -> tuple[int, Policy, Path | None]:
+    """The step to start at, the policy, and the checkpoint it was resumed from (if any)."""
     if cfg.resume:
         from robolearn.policies.base import load_policy
 
-        policy = load_policy(run / "checkpoints" / LAST).train()
-        return load_training_state(run / "checkpoints" / LAST)["step"], policy
-    return 0, make_policy(cfg.policy, policy_config_for(cfg, reader), reader.stats)
+        folder, skipped = resume_checkpoint(run / "checkpoints")
+        step = int(load_training_state(folder)["step"])
+        if skipped:
+            print(
+                f"resume: {'; '.join(skipped)}; continuing from {folder} (step {step})",
+                file=sys.stderr,
+            )
+        return step, load_policy(folder).train(), folder
+    return 0, make_policy(cfg.policy, policy_config_for(cfg, reader), reader.stats), None
 
 
 def _seed_everything(seed: int) -> None:
@@ -188,7 +203,13 @@ class _Trainer:
     """One training run; small methods around the step loop."""
 
     def __init__(
-        self, cfg: TrainConfig, run: Path, policy: Policy, data: Dataset[Any], start_step: int
+        self,
+        cfg: TrainConfig,
+        run: Path,
+        policy: Policy,
+        data: Dataset[Any],
+        start_step: int,
+        resumed: Path | None = None,
     ) -> None:
         from accelerate import Accelerator
 
@@ -208,8 +229,8 @@ class _Trainer:
         self.policy: Policy = self.acc.unwrap_model(self.model)
         self.data = data
         self.batches = self._batches()
-        if start_step:
-            state = load_training_state(run / "checkpoints" / LAST, self.optimizer)
+        if resumed is not None:
+            state = load_training_state(resumed, self.optimizer)
             self.schedule.load_state_dict(state["scheduler"])
         self.writer = self._tensorboard()
         self.last_loss = math.nan
