@@ -354,31 +354,65 @@ def _video_cell(e: EpisodeResult) -> str:
     return f"<video src='videos/{e.video}' width='240' controls></video>"
 
 
-def _hist(ax: Any, values: list[float] | list[int]) -> None:
-    """A histogram that also copes with (nearly) identical values."""
+def _hist(ax: Any, values: list[float] | list[int], integer: bool = False) -> None:
+    """A histogram with readable axes: identical values make one bar centred in a visible
+    range (no offset notation), integer data gets integer ticks."""
+    from matplotlib.ticker import MaxNLocator
+
     data = np.asarray(values, dtype=np.float64)
-    spread = float(np.ptp(data)) if data.size else 0.0
-    ax.hist(data, bins=20 if spread > 1e-6 * max(1.0, float(np.abs(data).max())) else 1)
+    spread = float(np.ptp(data))
+    if spread <= 1e-6 * max(1.0, float(np.abs(data).max())):
+        value, half = float(data[0]), max(abs(float(data[0])) * 0.05, 0.5)
+        ax.hist(data, bins=[value - half / 2, value + half / 2])
+        ax.set_xlim(value - 2 * half, value + 2 * half)
+        ax.annotate(f"all {data.size}: {value:g}", (0.03, 0.9), xycoords="axes fraction")
+    else:
+        ax.hist(data, bins=min(20, max(1, int(spread) + 1)) if integer else 20)
+    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if integer:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _no_data(ax: Any, text: str) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
 
 
 def _plots_png(result: EvalResult) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
-    eps = [e.episode for e in result.episodes]
-    outcome = np.cumsum([e.success for e in result.episodes]) / (np.arange(len(eps)) + 1)
-    axes[0].plot(eps, outcome)
-    axes[0].set(title="running success rate", xlabel="episode", ylim=(0, 1.05))
-    firsts = [e.first_success_step for e in result.episodes if e.first_success_step]
-    _hist(axes[1], firsts or [0])
-    axes[1].set(title="first success step", xlabel="step")
-    _hist(axes[2], [e.total_reward for e in result.episodes])
-    axes[2].set(title="episode return", xlabel="return")
-    fig.tight_layout()
+    fig = plots_figure(result)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def plots_figure(result: EvalResult) -> Any:
+    """The report's figure: running success rate, first success steps, episode returns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    eps = [e.episode for e in result.episodes]
+    outcome = np.cumsum([e.success for e in result.episodes]) / (np.arange(len(eps)) + 1)
+    axes[0].plot(eps, outcome, marker="." if len(eps) < 30 else None)
+    axes[0].set(title="running success rate", xlabel="episode", ylim=(0, 1.05))
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    firsts = [e.first_success_step for e in result.episodes if e.first_success_step]
+    if firsts:
+        _hist(axes[1], firsts, integer=True)
+    else:
+        _no_data(axes[1], "no episode succeeded")
+    axes[1].set(title="first success step", xlabel="step")
+    _hist(axes[2], [e.total_reward for e in result.episodes])
+    axes[2].set(title="episode return", xlabel="return")
+    for ax in axes[1:]:
+        ax.set_ylabel("episodes")
+    fig.tight_layout()
+    return fig

@@ -13,6 +13,7 @@ from typing import get_args
 import pytest
 
 from robolearn.cli.main import main
+from robolearn.evaluate import EvalResult
 from robolearn.train.config import PRESETS, PresetName, TrainConfig, resolve_preset
 
 ENV = "robolearn/FrankaReach-v0"
@@ -377,3 +378,45 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(
     assert "continuing from" in err and "000004" in err
     state = json.loads((run / "checkpoints" / "last" / "training_state.json").read_text())
     assert state["step"] == 6
+
+
+def _eval_result(successes: list[bool], returns: list[float]) -> EvalResult:
+    from robolearn.evaluate import EpisodeResult
+
+    rows = [
+        EpisodeResult(k, k, ok, 20 + k if ok else None, 100, ret, 0.1)
+        for k, (ok, ret) in enumerate(zip(successes, returns, strict=True))
+    ]
+    return EvalResult("robolearn/FrankaReach-v0", "p", rows, 1.0)
+
+
+def _is_integer_ticks(axis: object) -> bool:
+    ticks = axis.get_majorticklocs()  # type: ignore[attr-defined]
+    return all(float(t).is_integer() for t in ticks)
+
+
+def test_report_plots_when_nothing_succeeded_and_returns_are_equal() -> None:
+    import matplotlib.pyplot as plt
+
+    from robolearn.evaluate import plots_figure
+
+    fig = plots_figure(_eval_result([False] * 5, [-3.0] * 5))
+    rate, first, returns = fig.axes
+    assert not first.patches  # no "first success step" bar without a success
+    assert any("no episode succeeded" in t.get_text() for t in first.texts)
+    low, high = returns.get_xlim()
+    assert low < -3.0 < high and high - low >= 1.0
+    assert returns.xaxis.get_major_formatter().get_offset() == ""
+    assert _is_integer_ticks(rate.xaxis)
+    plt.close(fig)
+
+
+def test_report_plots_use_integer_steps() -> None:
+    import matplotlib.pyplot as plt
+
+    from robolearn.evaluate import plots_figure
+
+    fig = plots_figure(_eval_result([True, False, True, True], [1.0, 0.5, 2.0, 1.5]))
+    _, first, _ = fig.axes
+    assert first.patches and _is_integer_ticks(first.xaxis) and _is_integer_ticks(first.yaxis)
+    plt.close(fig)
