@@ -41,7 +41,8 @@ def list_ports() -> list[tuple[str, str, str]]:
     """(device, description, hardware id) of every serial port pyserial finds, sorted."""
     from robolearn.core.extras import require
 
-    serial_ports = require("serial", "listing serial ports").tools.list_ports
+    require("serial", "listing serial ports")
+    from serial.tools import list_ports as serial_ports
 
     rows = [(p.device, p.description or "", p.hwid or "") for p in serial_ports.comports()]
     return sorted(rows)
