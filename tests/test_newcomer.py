@@ -12,6 +12,7 @@ from typing import get_args
 
 import pytest
 
+from robolearn.cli.deploy_cmd import DeployConfig
 from robolearn.cli.main import main
 from robolearn.evaluate import EvalResult
 from robolearn.train.config import PRESETS, PresetName, TrainConfig, resolve_preset
@@ -420,3 +421,44 @@ def test_report_plots_use_integer_steps() -> None:
     _, first, _ = fig.axes
     assert first.patches and _is_integer_ticks(first.xaxis) and _is_integer_ticks(first.yaxis)
     plt.close(fig)
+
+
+def _deploy_cfg(out: Path, **kw: object) -> DeployConfig:
+    options = {"episodes": 2, "seconds": 1.0, "realtime": False, "backend": "sync", "env": ENV}
+    return DeployConfig(out=out, keyboard_estop=False, **{**options, **kw})  # type: ignore[arg-type]
+
+
+def test_deploy_with_a_failing_policy_keeps_its_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from functools import partial
+
+    from robolearn.cli.deploy_cmd import DeployError, _deploy, _scripted
+    from tests._runner_policies import ExpertThenFail
+
+    cfg = _deploy_cfg(tmp_path / "d", env="robolearn/FrankaLift-v0")
+    env, _ = _scripted(cfg)
+    with pytest.raises(DeployError, match="policy exploded at call 4") as failure:
+        _deploy(cfg, env, partial(ExpertThenFail, 3))
+    assert "\n" not in str(failure.value)
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert len(summary) == 1 and "policy exploded" in summary[0]["error"]
+    assert (tmp_path / "d" / "episode_000" / "steps.npz").exists()
+    assert "policy exploded" not in capsys.readouterr().err  # the cause is said once, by main
+
+
+def test_deploy_into_an_earlier_deploy_needs_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "d"
+    argv = ["deploy", "--env", ENV, "--seconds", "0.5", "--no-realtime", "--backend", "sync"]
+    argv += ["--no-keyboard-estop", "--out", str(out)]
+    assert main([*argv, "--episodes", "2"]) == 0
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main([*argv, "--episodes", "1"]) == 2
+    assert "--overwrite" in _one_line_error(capsys)
+    assert (out / "episode_001").exists()
+    assert main([*argv, "--episodes", "1", "--overwrite"]) == 0
+    assert (out / "episode_000").exists() and not (out / "episode_001").exists()
+    assert (out / "notes.txt").read_text() == "mine"

@@ -4,6 +4,7 @@ asynchronous chunked inference; log what was sent and print a timing/interventio
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -16,8 +17,9 @@ from robolearn.cli.common import (
     env_overrides,
     format_table,
 )
+from robolearn.control.inference import PolicyWorkerError
 from robolearn.core.paths import require_folder, require_positive
-from robolearn.core.types import ConfigError
+from robolearn.core.types import ConfigError, RobolearnError
 
 SIM_ROBOT = "mujoco_panda"
 SIM_RATE_HZ = 20.0  # rate the tasks' time limits and EE step sizes are defined at
@@ -71,6 +73,9 @@ class DeployConfig:
     """Hold the robot when no fresh action arrives for this long."""
     keyboard_estop: bool = True
     """Space or Esc in the terminal latches the e-stop (only when stdin is a terminal)."""
+    overwrite: bool = False
+    """Replace the logs of an earlier deploy in ``out`` (without it, an earlier run there is
+    an error: nothing already logged is lost)."""
     out: Path = Path("out/deploy")
     """Folder for per-episode logs (steps.npz, summary.json), the run summary, and
     dataset/: every episode as a LeRobot v3 dataset (states, commands sent, policy actions,
@@ -90,8 +95,28 @@ class DeployConfig:
         require_folder(self.out)
 
 
+DEPLOY_LOGS = ("summary.json", "dataset", "episode_*")
+"""What a deploy writes into ``--out`` (and ``--overwrite`` removes)."""
+
+
+def prepare_out(cfg: DeployConfig) -> None:
+    """Refuse an ``--out`` holding an earlier deploy unless ``--overwrite``; then remove the
+    earlier deploy's logs (only those) so no stale episode folder stays."""
+    earlier = [p for pattern in DEPLOY_LOGS for p in sorted(cfg.out.glob(pattern))]
+    if not earlier:
+        return
+    if not cfg.overwrite:
+        raise ConfigError(
+            f"{cfg.out} holds an earlier deploy ({earlier[0].name}, ...); pass --overwrite to "
+            "replace it, or choose another --out"
+        )
+    for path in earlier:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def run(cfg: DeployConfig) -> int:
     """Run the episodes; print per-episode lines and a summary table."""
+    prepare_out(cfg)
     if cfg.robot != SIM_ROBOT:
         return _on_robot(cfg)
     env, factory = _scripted(cfg) if cfg.policy == "scripted" else _checkpoint(cfg)
@@ -130,12 +155,23 @@ def parse_options(items: list[str]) -> dict[str, str]:
 def _deploy(cfg: DeployConfig, env: Any, factory: Any) -> int:
     u = env.unwrapped
     seconds = cfg.seconds or getattr(u, "episode_seconds", u.task.max_episode_steps / SIM_RATE_HZ)
+    rows: list[dict] = []
     try:
-        rows = _run_episodes(cfg, env, factory, round(seconds * u.control_hz))
+        _run_episodes(cfg, env, factory, round(seconds * u.control_hz), rows)
+    except PolicyWorkerError as exc:
+        _report(cfg, rows)
+        raise DeployError(
+            f"the policy failed in episode {len(rows) - 1}: {rows[-1]['error']}; the "
+            f"robot was held; logs and summary in {cfg.out}"
+        ) from exc
     finally:
         env.close()
     _report(cfg, rows)
     return 0
+
+
+class DeployError(RobolearnError):
+    """A deploy stopped early (the policy failed); its logs are written."""
 
 
 def _scripted(cfg: DeployConfig) -> tuple[Any, Any]:
@@ -187,7 +223,10 @@ def _checkpoint(cfg: DeployConfig) -> tuple[Any, Any]:
     return env, partial(load_env_policy, cfg.policy)
 
 
-def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> list[dict]:
+def _run_episodes(
+    cfg: DeployConfig, env: Any, factory: Any, max_ticks: int, rows: list[dict]
+) -> None:
+    """Run the episodes, appending each one's summary row to ``rows`` (also the failed one)."""
     from robolearn.control.inference import AsyncInference, obs_spec_of
     from robolearn.control.keyboard import KeyboardEStop
     from robolearn.control.runner import EpisodeRunner, RunConfig, check_action_shape
@@ -204,7 +243,6 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
         ee_position_fn=(lambda q: u.driver.ik().forward(q)[0]) if hasattr(u.driver, "ik") else None,
     )
     run_cfg = RunConfig(hz=u.control_hz, max_ticks=max_ticks, smoothing=cfg.smoothing)
-    rows = []
     task = cfg.task or f"deploy {cfg.policy}"
     dataset_log = _DatasetLog(cfg.out / "dataset", u.control_hz, u.driver.spec.name, task)
     with (
@@ -219,11 +257,10 @@ def _run_episodes(cfg: DeployConfig, env: Any, factory: Any, max_ticks: int) -> 
             for k in range(cfg.episodes):
                 if k:
                     env.reset(seed=cfg.seed + k)
-                rows.append(_one_episode(cfg, runner, k, dataset_log))
+                _one_episode(cfg, runner, k, dataset_log, rows)
         finally:
             if keys is not None:
                 keys.stop()
-    return rows
 
 
 class _DatasetLog:
@@ -263,20 +300,31 @@ def _chunk_shape(cfg: DeployConfig, factory: Any, obs: Any) -> tuple[int, int]:
     return int(rows), int(width)
 
 
-def _one_episode(cfg: DeployConfig, runner: Any, k: int, log: Any) -> dict:
-    episode = runner.run_episode()
-    episode.save(cfg.out / f"episode_{k:03d}")
-    log.write(episode, cfg.seed + k)
-    row = {"episode": k, "seed": cfg.seed + k, **episode.summary()}
+def _one_episode(cfg: DeployConfig, runner: Any, k: int, log: Any, rows: list[dict]) -> None:
+    """Run, save and print episode ``k``; its row goes to ``rows`` even when the policy fails
+    (the ticks before the failure are logged too)."""
+    try:
+        episode = runner.run_episode()
+    except PolicyWorkerError:
+        rows.append(_save_episode(cfg, runner.last_log, k, log))
+        raise
+    row = _save_episode(cfg, episode, k, log)
+    rows.append(row)
     timing, outcome = row["timing"], "success" if row["success"] else "failure"
     p99 = _fmt(timing.get("period_error_ms", {}), "p99")
     print(
-        f"episode {k + 1}/{cfg.episodes}  {outcome}  ticks {row['ticks']}  "
+        f"episode {k} ({k + 1} of {cfg.episodes})  {outcome}  ticks {row['ticks']}  "
         f"period error p99 {p99} ms  overruns {timing.get('overruns', 0)}  "
         f"interventions {sum(row['safety_counts'].values())}",
         flush=True,
     )
-    return row
+
+
+def _save_episode(cfg: DeployConfig, episode: Any, k: int, log: Any) -> dict:
+    """Save ``episode``'s log folder and dataset episode; its summary row."""
+    episode.save(cfg.out / f"episode_{k:03d}")
+    log.write(episode, cfg.seed + k)
+    return {"episode": k, "seed": cfg.seed + k, **episode.summary()}
 
 
 def _fmt(block: Any, key: str) -> str:

@@ -321,4 +321,6 @@ class EpisodeRunner:
         _, state = self.io.observe_with_state()
         safe = self.safety.filter(None, state, self.io.driver.now())
         self.io.driver.command(safe.command)
-        log.error("policy failed; e-stop latched and robot held: %s", episode.error)
+        # the cause travels in the re-raised error (callers print it once); the log says what
+        # the loop did about it
+        log.warning("policy failed: e-stop latched, robot held")
