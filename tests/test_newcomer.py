@@ -462,3 +462,19 @@ def test_deploy_into_an_earlier_deploy_needs_overwrite(
     assert main([*argv, "--episodes", "1", "--overwrite"]) == 0
     assert (out / "episode_000").exists() and not (out / "episode_001").exists()
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_features_carry_names_shown_by_stats(
+    reach_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    features = json.loads((reach_data / "meta" / "info.json").read_text())["features"]
+    assert features["observation.state"]["names"][:2] == ["panda_joint1", "panda_joint2"]
+    assert features["observation.state"]["names"][-1] == "gripper_width"
+    assert features["action"]["names"] == ["dx", "dy", "dz", "gripper"]
+    assert features["observation.ee_pose"]["names"][:3] == ["ee_pos.x", "ee_pos.y", "ee_pos.z"]
+    env_names = features["observation.environment_state"]["names"]
+    assert len(env_names) == features["observation.environment_state"]["shape"][0]
+    capsys.readouterr()
+    assert main(["dataset", "stats", str(reach_data)]) == 0
+    table = capsys.readouterr().out
+    assert "panda_joint1" in table and "gripper_width" in table and " dz " in table

@@ -109,12 +109,13 @@ def _stats(root: Path, as_json: bool) -> int:
     if as_json:
         print(json.dumps(summary, indent=2))
         return 0
+    stat_names = ("min", "max", "mean", "std")
     rows = [
-        (key, name, " ".join(f"{v:.4g}" for v in values))
+        (key, entry, *(f"{stats[s][i]:.4g}" if s in stats else "-" for s in stat_names))
         for key, stats in summary.items()
-        for name, values in stats.items()
+        for i, entry in enumerate(stats["names"])
     ]
-    print(format_table(["feature", "stat", "values"], rows))
+    print(format_table(["feature", "entry", *stat_names], rows))
     return 0
 
 

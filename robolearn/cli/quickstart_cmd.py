@@ -14,6 +14,7 @@ from pathlib import Path
 
 from robolearn.cli.common import Subcommand, format_table
 from robolearn.core.types import ConfigError
+from robolearn.train.config import PresetName
 
 
 @dataclass
@@ -26,7 +27,7 @@ class QuickstartConfig:
     demos: int = 100
     """Scripted demonstrations to record."""
     policy: str = "diffusion"
-    preset: str = "cpu-state-diffusion"
+    preset: PresetName = "cpu-state-diffusion"
     """Training preset (robolearn.train.PRESETS)."""
     steps: int = 3000
     """Training steps."""

@@ -24,6 +24,8 @@ from robolearn.core.observations import (
     EE_KEYS,
     PROPRIO_KEYS,
     Obs,
+    action_names,
+    entry_names,
     env_state_keys,
     feature_width,
     observation_features,
@@ -75,24 +77,31 @@ def dataset_features(env: Any) -> dict[str, Feature]:
     """The dataset features of ``env``'s observations and actions (LeRobot naming)."""
     obs = env.observe()
     state = env.state_observation()
+    joints = tuple(env.driver.spec.joint_names)
+    width = int(np.prod(env.action_space.shape))
+    actions = action_names(str(env.control_mode), width, joints)
     feats = {
-        "observation.state": Feature("float32", (feature_width(state, PROPRIO_KEYS),)),
-        "observation.ee_pose": Feature("float32", (feature_width(state, EE_KEYS),)),
-        "action": Feature("float32", tuple(env.action_space.shape)),
-        "teleop.action": Feature("float32", tuple(env.action_space.shape)),
+        "observation.state": _vector(state, PROPRIO_KEYS, joints),
+        "observation.ee_pose": _vector(state, EE_KEYS),
+        "action": Feature("float32", tuple(env.action_space.shape), actions),
+        "teleop.action": Feature("float32", tuple(env.action_space.shape), actions),
         "next.reward": Feature("float32", (1,)),
         "next.success": Feature("bool", (1,)),
     }
     if env_state_keys(state):
-        feats["observation.environment_state"] = Feature(
-            "float32", (feature_width(state, env_state_keys(state)),)
-        )
+        feats["observation.environment_state"] = _vector(state, env_state_keys(state))
     for key, value in obs.items():
         if key.endswith("_rgb"):
             feats[f"observation.images.{key[:-4]}"] = Feature("video", tuple(value.shape))
         elif key.endswith("_depth"):
             feats[f"observation.depth.{key[:-6]}"] = Feature("depth", tuple(value.shape))
     return feats
+
+
+def _vector(state: Obs, keys: tuple[str, ...], joints: tuple[str, ...] = ()) -> Feature:
+    """A float32 vector feature of ``keys`` of ``state``, with one name per entry."""
+    names = entry_names(state, keys, joints)
+    return Feature("float32", (feature_width(state, keys),), names)
 
 
 def make_frame(

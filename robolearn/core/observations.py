@@ -50,3 +50,42 @@ def _concat(state: Obs, keys: tuple[str, ...]) -> np.ndarray:
     if not keys:
         return np.zeros(0, np.float32)
     return np.concatenate([np.asarray(state[k], np.float32).ravel() for k in keys])
+
+
+_AXES = {3: ("x", "y", "z")}
+_QUAT = ("w", "x", "y", "z")
+
+
+def entry_names(state: Obs, keys: tuple[str, ...], joint_names: tuple[str, ...] = ()) -> list[str]:
+    """One name per number of ``keys`` of ``state`` (LeRobot's ``names`` in ``info.json``):
+    ``qpos`` by joint name, positions ``.x/.y/.z``, quaternions ``.w/.x/.y/.z``, else ``.i``."""
+    names: list[str] = []
+    for key in keys:
+        size = int(np.asarray(state[key]).size)
+        if key == "qpos" and len(joint_names) == size:
+            names += list(joint_names)
+        elif size == 1:
+            names.append(key)
+        elif key.endswith("quat") and size == 4:
+            names += [f"{key}.{a}" for a in _QUAT]
+        elif size in _AXES and key.endswith(("pos", "vel")):
+            names += [f"{key}.{a}" for a in _AXES[size]]
+        else:
+            names += [f"{key}.{i}" for i in range(size)]
+    return names
+
+
+def action_names(control_mode: str, width: int, joint_names: tuple[str, ...] = ()) -> list[str]:
+    """One name per action entry for a control mode (``action.i`` when the layout is unknown)."""
+    ee = {"ee_delta": ["dx", "dy", "dz"], "ee_delta_pose": ["dx", "dy", "dz", "drx", "dry", "drz"]}
+    if control_mode in ee:
+        names = ee[control_mode]
+    elif control_mode.startswith("joint"):
+        names = list(joint_names)
+    else:
+        names = []
+    if len(names) + 1 == width:
+        return [*names, "gripper"]
+    if len(names) == width:
+        return names
+    return [f"action.{i}" for i in range(width)]

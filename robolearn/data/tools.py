@@ -44,15 +44,22 @@ def info_summary(reader: DatasetReader) -> dict[str, Any]:
     }
 
 
-def stats_summary(reader: DatasetReader) -> dict[str, dict[str, list[float]]]:
-    """Per-feature min/max/mean/std from ``meta/stats.json`` (flattened to lists)."""
-    out: dict[str, dict[str, list[float]]] = {}
+def stats_summary(reader: DatasetReader) -> dict[str, dict[str, list[Any]]]:
+    """Per-feature min/max/mean/std from ``meta/stats.json`` (flattened to lists), and the
+    ``names`` of the entries (from ``info.json``; ``[i]`` where the dataset names none)."""
+    out: dict[str, dict[str, list[Any]]] = {}
     for key, stats in reader.stats.items():
         out[key] = {
             name: np.asarray(stats[name], dtype=np.float64).ravel().tolist()
             for name in ("min", "max", "mean", "std")
             if name in stats
         }
+        width = len(next(iter(out[key].values()), []))
+        feature = reader.features.get(key)
+        names = feature.names if feature is not None and not feature.is_visual else None
+        out[key]["names"] = (
+            list(names) if names and len(names) == width else list(map(str, range(width)))
+        )
     return out
 
 
@@ -117,7 +124,7 @@ def copy_episodes(
                 count += 1
     env = read_env_metadata(first.root)
     if env:
-        write_env_metadata(out, env["id"], env.get("kwargs", {}))
+        write_env_metadata(Path(out), env["id"], env.get("kwargs", {}))
     return count
 
 

@@ -84,7 +84,7 @@ def resume_checkpoint(checkpoints: Path) -> tuple[Path, list[str]]:
     """The newest intact checkpoint (``last``, then ``<step>`` folders, newest first) and what
     is wrong with each newer one; ConfigError when none is intact."""
     numbered = sorted((p for p in checkpoints.iterdir() if p.name.isdigit()), reverse=True)
-    skipped = []
+    skipped: list[str] = []
     for folder in [checkpoints / LAST, *numbered]:
         problem = checkpoint_problem(folder) if folder.is_dir() else f"{folder} is missing"
         if problem is None:

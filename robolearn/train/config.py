@@ -37,7 +37,7 @@ def preset_default(value: T) -> T:
     a value the user gives — from the command line or in code, even an equal one — is a plain
     ``int``/``float``/``str`` and so always wins over the preset."""
     marked = {int: _UnsetInt, float: _UnsetFloat, str: _UnsetStr}[type(value)]
-    return marked(value)  # type: ignore[return-value]
+    return marked(value)
 
 
 def is_given(value: object) -> bool:
@@ -125,9 +125,9 @@ class TrainConfig:
             raise ConfigError("--her and --env are reinforcement-learning options: add --algo")
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("--steps and --batch-size must be ≥ 1")
-        for flag, value in (("--save-every", self.save_every), ("--log-every", self.log_every)):
-            if value < 1:
-                raise ConfigError(f"{flag} must be ≥ 1 (steps), got {value}")
+        for flag, every in (("--save-every", self.save_every), ("--log-every", self.log_every)):
+            if every < 1:
+                raise ConfigError(f"{flag} must be ≥ 1 (steps), got {every}")
         require_positive("--lr", self.lr)
         for flag, value in (
             ("--weight-decay", self.weight_decay),
