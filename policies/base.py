@@ -47,6 +47,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from robolearn.core.config_dict import config_from_dict
 from robolearn.core.stats import Stats
 from robolearn.core.types import ConfigError
 from robolearn.perception.normalize import Normalizer, NormMode
@@ -110,11 +111,7 @@ class PolicyConfig:
     @classmethod
     def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
         """Build from :meth:`to_dict` output; unknown fields are an error naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{cls.__name__} has no fields {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return config_from_dict(cls, data, message="{name} has no fields {unknown}; known: {known}")
 
 
 C = TypeVar("C", bound=PolicyConfig)

@@ -40,12 +40,13 @@ import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robolearn.core.config_dict import config_from_dict
 from robolearn.core.types import ConfigError
 
 if TYPE_CHECKING:
@@ -56,21 +57,6 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 WEIGHT_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".bin", ".safetensors")
 RESNET18_CHANNELS = 512
 """Channels of ResNet-18's last feature map."""
-
-C = TypeVar("C")
-
-
-def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-    """Build dataclass ``cls`` from ``dataclasses.asdict`` output (e.g. read from JSON).
-
-    Unknown keys are a :class:`ConfigError` naming them; missing ones take their defaults.
-    Lists stand for tuples (JSON has no tuples); each config's ``__post_init__`` converts.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown keys {unknown}; known keys: {names}")
-    return cls(**data)
 
 
 class SpatialSoftmax(nn.Module):

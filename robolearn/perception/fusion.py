@@ -41,6 +41,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from robolearn.core.config_dict import config_from_dict
 from robolearn.core.types import ConfigError
 from robolearn.perception.augment import AUGMENT_MODES, AugmentMode, ImageAugment
 from robolearn.perception.encoders import (
@@ -50,7 +51,6 @@ from robolearn.perception.encoders import (
     ViTConfig,
     ViTEncoder,
     VitPool,
-    config_from_dict,
 )
 from robolearn.perception.pointcloud import PointNetEncoder, depth_to_point_cloud, sample_points
 

@@ -9,7 +9,9 @@
 Camera frame (OpenCV): ``x`` right, ``y`` down, ``z`` forward along the optical axis, in
 metres; pixel ``(u, v)`` = (column, row) has its centre at integer coordinates, the convention
 of :class:`~robolearn.core.types.CameraIntrinsics` (``cx = (width - 1) / 2`` for a centred
-principal point). A pixel back-projects to ``((u - cx) z / fx, (v - cy) z / fy, z)``.
+principal point). A pixel back-projects to ``((u - cx) z / fx, (v - cy) z / fy, z)``, by
+the ray grid of :func:`robolearn.drivers.cameras.pointcloud.pixel_rays` (shared with the
+numpy back-projection of the camera drivers).
 
 **Invalid depth is masked, not removed**, so batches keep a fixed shape: a pixel whose depth
 is 0, negative, NaN, ±inf or beyond ``max_depth_m`` gives the point (0, 0, 0) and ``False`` in
@@ -29,6 +31,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from robolearn.core.types import CameraIntrinsics, ConfigError
+from robolearn.drivers.cameras.pointcloud import pixel_rays
 
 IntrinsicsLike = CameraIntrinsics | Sequence[float]
 """A :class:`CameraIntrinsics`, ``(fx, fy, cx, cy)``, or ``(fx, fy, cx, cy, width, height)``."""
@@ -111,16 +114,25 @@ def depth_to_point_cloud(
         raise ConfigError(
             f"depth must be (..., H, W) and stride ≥ 1, got {tuple(depth.shape)}, {stride}"
         )
-    fx, fy, cx, cy = pinhole_for_image(intrinsics, *depth.shape[-2:]).tolist()
+    rays = _image_rays(intrinsics, depth.shape[-2], depth.shape[-1], stride)  # (h, w, 3)
     z = depth[..., ::stride, ::stride].float()  # (..., h, w)
-    v = torch.arange(0, depth.shape[-2], stride, device=z.device, dtype=torch.float32)[:, None]
-    u = torch.arange(0, depth.shape[-1], stride, device=z.device, dtype=torch.float32)[None, :]
     valid = torch.isfinite(z) & (z > 0)
     if max_depth_m is not None:
         valid &= z <= max_depth_m
     z = torch.where(valid, z, torch.zeros_like(z))
-    points = torch.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], dim=-1)  # (..., h, w, 3)
+    points = rays.to(z.device) * z[..., None]  # (..., h, w, 3)
     return points.flatten(-3, -2), valid.flatten(-2)
+
+
+def _image_rays(intrinsics: IntrinsicsLike, height: int, width: int, stride: int) -> torch.Tensor:
+    """The (h, w, 3) float32 camera-frame rays of a ``height × width`` image's pixels.
+
+    :func:`robolearn.drivers.cameras.pointcloud.pixel_rays` (the one back-projection formula)
+    for the intrinsics :func:`pinhole_for_image` gives this image size.
+    """
+    fx, fy, cx, cy = pinhole_for_image(intrinsics, height, width).tolist()
+    pinhole = CameraIntrinsics(width=width, height=height, fx=fx, fy=fy, cx=cx, cy=cy)
+    return torch.from_numpy(pixel_rays(pinhole, stride))
 
 
 def sample_points(

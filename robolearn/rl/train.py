@@ -7,11 +7,9 @@ train scalars plus ``eval/success_rate``), ``eval_log.jsonl`` and ``checkpoints/
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import shutil
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from robolearn.rl.callbacks import EvalCheckpointCallback, Evaluation
 from robolearn.rl.checkpoint import LAST, restore_agent
 from robolearn.rl.vec_env import env_kwargs, load_randomization, make_vec_env, max_episode_steps
 from robolearn.train.config import TrainConfig
+from robolearn.train.run_dir import CHECKPOINTS, prepare_run_dir
 
 
 @dataclass
@@ -112,7 +111,12 @@ class _Run:
         self.env_kwargs, self.eval_env = kwargs, eval_env
         self.options = sb3_kwargs(cfg, cfg.algo, max_episode_steps(eval_env))
         self.randomization = load_randomization(cfg.randomize)
-        self.out = _prepare_run_dir(cfg)
+        self.out = prepare_run_dir(
+            cfg,
+            resume_from=f"{CHECKPOINTS}/{LAST}",
+            resume_from_is_dir=False,
+            check_resume=partial(_check_same_run, cfg),
+        )
 
     def train(self) -> RLResult:
         """Start the envs, learn, evaluate at the end; the envs are closed whatever happens."""
@@ -180,26 +184,6 @@ class _Run:
         return SB3Policy.from_sb3(
             model, self.algo, self.options.get("policy_kwargs", {}), env, training
         )
-
-
-def _prepare_run_dir(cfg: TrainConfig) -> Path:
-    run = Path(cfg.out)
-    if (run / "checkpoints").exists() and not (cfg.resume or cfg.overwrite):
-        raise ConfigError(
-            f"{run} already holds a training run; pass --resume to continue it or "
-            "--overwrite to start over (deletes it), or choose another --out"
-        )
-    if cfg.overwrite and run.exists():
-        shutil.rmtree(run)
-    if cfg.resume and not (run / "checkpoints" / LAST).exists():
-        raise ConfigError(f"--resume: {run}/checkpoints/{LAST} does not exist; nothing to resume")
-    if cfg.resume:
-        _check_same_run(cfg, run)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "train_config.json").write_text(
-        json.dumps(dataclasses.asdict(cfg), indent=2, default=str)
-    )
-    return run
 
 
 def _check_same_run(cfg: TrainConfig, run: Path) -> None:

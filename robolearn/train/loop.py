@@ -8,11 +8,9 @@ are left as they were.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import random
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from robolearn.core.config_dict import config_from_dict
 from robolearn.core.types import ConfigError, RobolearnError
 from robolearn.data.meta import read_env_metadata
 from robolearn.data.reader import DatasetReader
@@ -37,8 +36,10 @@ from robolearn.train.checkpoint import (
     save_checkpoint,
 )
 from robolearn.train.config import TrainConfig, resolve_preset
+from robolearn.train.run_dir import prepare_run_dir
 
 LOG_FILE = "train_log.jsonl"
+UNKNOWN_POLICY_OPTIONS = "{name} has no options {unknown}; options: {known}"
 
 
 class TrainingError(RobolearnError):
@@ -67,7 +68,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     assert cfg.dataset is not None
     if not cfg.resume:  # before the run folder is touched: nothing trained is lost
         check_env_offers(policy_config_for(cfg, DatasetReader(cfg.dataset)))
-    run = _prepare_run_dir(cfg)
+    run = prepare_run_dir(cfg)
     _seed_everything(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -93,11 +94,9 @@ def policy_config_for(cfg: TrainConfig, reader: DatasetReader) -> PolicyConfig:
     }
     overrides = cfg.policy_overrides()
     config_class = policy_class(cfg.policy).config_class
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ConfigError(f"{cfg.policy} has no options {unknown}; options: {sorted(known)}")
-    return config_class(**{**base, **overrides})
+    return config_from_dict(
+        config_class, {**base, **overrides}, name=cfg.policy, message=UNKNOWN_POLICY_OPTIONS
+    )
 
 
 def default_obs_keys(reader: DatasetReader) -> list[str]:
@@ -154,25 +153,6 @@ class InMemoryWindows(Dataset[dict[str, Any]]):
             for start in range(0, self._len - batch_size + 1, batch_size):
                 idx = order[start : start + batch_size]
                 yield {k: v[idx] for k, v in self.tensors.items()}
-
-
-def _prepare_run_dir(cfg: TrainConfig) -> Path:
-    run = Path(cfg.out)
-    exists = (run / "checkpoints").exists()
-    if exists and not (cfg.resume or cfg.overwrite):
-        raise ConfigError(
-            f"{run} already holds a training run; pass --resume to continue it or "
-            "--overwrite to start over (deletes it), or choose another --out"
-        )
-    if cfg.overwrite and run.exists():
-        shutil.rmtree(run)
-    if cfg.resume and not (run / "checkpoints").is_dir():
-        raise ConfigError(f"--resume: {run}/checkpoints does not exist; nothing to resume")
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "train_config.json").write_text(
-        json.dumps(dataclasses.asdict(cfg), indent=2, default=str)
-    )
-    return run
 
 
 def _policy_for_run(
