@@ -478,3 +478,78 @@ def test_features_carry_names_shown_by_stats(
     assert main(["dataset", "stats", str(reach_data)]) == 0
     table = capsys.readouterr().out
     assert "panda_joint1" in table and "gripper_width" in table and " dz " in table
+
+
+def test_resume_continues_to_the_runs_own_total_steps(
+    state_run: Path, reach_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(state_run, run)  # 4 steps, checkpoints at 2 and 4
+    shutil.rmtree(run / "checkpoints" / "last")
+    shutil.rmtree(run / "checkpoints" / "000004")  # as if stopped after step 2
+    argv = ["train", "--dataset", str(reach_data), "--out", str(run), "--resume", "--no-progress"]
+    assert main(argv) == 0
+    state = json.loads((run / "checkpoints" / "last" / "training_state.json").read_text())
+    assert state["step"] == 4  # the run's --steps 4, not the default 5000
+    saved = json.loads((run / "train_config.json").read_text())
+    assert saved["steps"] == 4 and saved["batch_size"] == 8
+
+
+def test_settings_that_train_but_not_as_meant_are_warned(
+    reach_data: Path, camera_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--steps", "2", "--batch-size", "8", "--no-progress", "--policy", "bc"]
+    assert main([*argv, "--dataset", str(reach_data), "--out", str(tmp_path / "a")]) == 0
+    assert "warm" in capsys.readouterr().err  # default warm-up 500 >= 2 steps
+    argv = ["train", "--steps", "2", "--batch-size", "8", "--no-progress", "--warmup-steps", "0"]
+    argv += ["--dataset", str(camera_data), "--out", str(tmp_path / "b")]
+    assert main([*argv, "--preset", "cpu-state-bc"]) == 0
+    err = capsys.readouterr().err
+    assert "cpu-state-bc is sized for state inputs" in err and "warm" not in err
+
+
+def test_progress_bar_into_a_pipe_does_not_redraw_every_step(
+    reach_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--dataset", str(reach_data), "--out", str(tmp_path / "r"), "--policy", "bc"]
+    assert main([*argv, "--steps", "300", "--batch-size", "8", "--warmup-steps", "0"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\r") <= 4, err.count("\r")
+
+
+def test_ctrl_c_in_train_saves_the_step_reached(reach_data: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "robolearn.cli.main", "train", "--dataset", str(reach_data)]
+    cmd += ["--out", str(out), "--policy", "bc", "--steps", "100000", "--batch-size", "8"]
+    cmd += ["--log-every", "1", "--save-every", "100000", "--no-progress", "--warmup-steps", "0"]
+    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    log = out / "train_log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.read_text().count("\n") >= 5):
+        assert child.poll() is None and time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130
+    state = json.loads((out / "checkpoints" / "last" / "training_state.json").read_text())
+    assert state["step"] >= 5
+    assert f"--resume continues from step {state['step']}" in err
+
+
+def test_rl_saves_before_its_first_evaluation(tmp_path: Path) -> None:
+    from robolearn.rl import run_rl
+
+    cfg = TrainConfig(
+        algo="sac", env="robolearn/FrankaReach-v0", steps=64, n_envs=1, eval_every=1000,
+        eval_episodes=1, out=tmp_path / "run", progress=False,
+        set=['policy_kwargs={"net_arch":[16]}'],
+    )  # fmt: skip
+    run_rl(cfg)
+    assert (tmp_path / "run" / "checkpoints" / "000000" / "model.safetensors").is_file()

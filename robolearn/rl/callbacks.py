@@ -97,6 +97,7 @@ class EvalCheckpointCallback(BaseCallback):
         self._total_steps = int(self.locals.get("total_timesteps", 0))
         self._next_eval = (done // self.eval_every + 1) * self.eval_every
         if done == 0:
+            self._save_start()
             self.evaluate(checkpoint=False)  # the starting point of the learning curve
 
     def _on_step(self) -> bool:
@@ -130,6 +131,11 @@ class EvalCheckpointCallback(BaseCallback):
             result.checkpoint = str(folder)
         self._log(result)
         return result
+
+    def _save_start(self) -> None:
+        """Checkpoint the untrained agent, so a run stopped in its first evaluation already
+        has checkpoints/last to resume or deploy from."""
+        save_rl_checkpoint(self.export(self.model), self.model, 0, self.out / "checkpoints")
 
     def _log(self, result: Evaluation) -> None:
         self.history.append(result)

@@ -82,7 +82,7 @@ class TrainConfig:
     options, e.g. --set gamma=0.98 action_noise=0.2 policy_kwargs='{"net_arch":[64,64]}'."""
     obs_keys: list[str] = field(default_factory=list)
     """Observation features to train on; default: every observation.* vector and camera."""
-    steps: int = 5000
+    steps: int = preset_default(5000)
     """Optimizer steps (imitation) or environment steps (RL)."""
     batch_size: int = preset_default(64)
     """Batch size (RL: the algorithm's default unless given)."""
@@ -164,6 +164,22 @@ def _check_preset(name: PresetName, policy: str) -> None:
             f"preset {name} is for the {wanted} policy, not {policy}: drop --policy, or pick a "
             f"preset for {policy} ({', '.join(presets_for(policy)) or 'none yet'})"
         )
+
+
+RUN_SETTINGS = ("steps", "batch_size", "lr", "weight_decay", "warmup_steps")
+"""What ``--resume`` takes from the run it continues unless given again: its total steps
+and its schedule."""
+
+
+def with_run_settings(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
+    """``cfg`` with the settings of the run it resumes (``saved``, its train_config.json)
+    wherever ``cfg`` was not given them."""
+    changes = {
+        k: float(saved[k]) if isinstance(getattr(cfg, k), float) else int(saved[k])
+        for k in RUN_SETTINGS
+        if k in saved and not is_given(getattr(cfg, k))
+    }
+    return replace(cfg, **changes)
 
 
 def presets_for(policy: str) -> list[str]:

@@ -35,7 +35,7 @@ from robolearn.train.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
-from robolearn.train.config import TrainConfig, resolve_preset
+from robolearn.train.config import TrainConfig, resolve_preset, with_run_settings
 from robolearn.train.run_dir import prepare_run_dir
 
 LOG_FILE = "train_log.jsonl"
@@ -66,8 +66,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.policy`` on ``cfg.dataset``; return the last checkpoint and figures."""
     cfg = resolve_preset(cfg)
     assert cfg.dataset is not None
-    if not cfg.resume:  # before the run folder is touched: nothing trained is lost
+    if cfg.resume:
+        cfg = _with_saved_settings(cfg)
+    else:  # before the run folder is touched: nothing trained is lost
         check_env_offers(policy_config_for(cfg, DatasetReader(cfg.dataset)))
+    for warning in setting_warnings(cfg, DatasetReader(cfg.dataset)):
+        print(f"robolearn: warning: {warning}", file=sys.stderr)
     run = prepare_run_dir(cfg)
     _seed_everything(cfg.seed)
     if cfg.threads:
@@ -77,6 +81,34 @@ def train(cfg: TrainConfig) -> TrainResult:
     start_step, policy, resumed = _policy_for_run(cfg, reader, run)
     data = training_windows(policy, reader)
     return _Trainer(cfg, run, policy, data, start_step, resumed).run()
+
+
+def _with_saved_settings(cfg: TrainConfig) -> TrainConfig:
+    """``--resume``: the run's own total steps and schedule unless given again."""
+    path = Path(cfg.out) / "train_config.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        saved = {}
+    return with_run_settings(cfg, saved)
+
+
+def setting_warnings(cfg: TrainConfig, reader: DatasetReader) -> list[str]:
+    """Settings that train, but probably not as meant."""
+    out = []
+    if cfg.warmup_steps >= cfg.steps:
+        out.append(
+            f"--warmup-steps {cfg.warmup_steps} >= --steps {cfg.steps}: the learning rate never "
+            "finishes warming up; lower --warmup-steps"
+        )
+    cameras = [k for k in reader.camera_keys if k.startswith("observation.images.")]
+    if cfg.preset and cfg.preset.startswith("cpu-state-") and cameras and not cfg.obs_keys:
+        out.append(
+            f"preset {cfg.preset} is sized for state inputs, but {reader.root} has cameras "
+            f"({', '.join(cameras)}) the policy will read; use --preset cpu-image-diffusion, or "
+            "--no-cameras when recording"
+        )
+    return out
 
 
 def policy_config_for(cfg: TrainConfig, reader: DatasetReader) -> PolicyConfig:
@@ -258,6 +290,7 @@ class _Trainer:
     def run(self) -> TrainResult:
         t0, start = time.perf_counter(), self.step
         bar = self._progress_bar()
+        saved = self.step
         try:
             while self.step < self.cfg.steps:
                 batch = next(self.batches)
@@ -266,6 +299,10 @@ class _Trainer:
                 self._log(metrics, bar)
                 if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
                     self._save()
+                    saved = self.step
+        except KeyboardInterrupt:
+            self._save_interrupted(saved)
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -324,7 +361,7 @@ class _Trainer:
     def _log(self, metrics: dict[str, float], bar: Any) -> None:
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
         if self.step % self.cfg.log_every and self.step != self.cfg.steps:
             return
         if not self.acc.is_main_process:
@@ -342,12 +379,34 @@ class _Trainer:
                 self.policy, self.optimizer, self.schedule, self.step, self.run_dir / "checkpoints"
             )
 
+    def _save_interrupted(self, saved: int) -> None:
+        """Ctrl-C: checkpoint the step reached (unless just saved) and say where --resume
+        continues."""
+        if self.step > saved:
+            self._save()
+        if self.acc.is_main_process:
+            print(
+                f"\ninterrupted at step {self.step}/{self.cfg.steps}: checkpoint saved in "
+                f"{self.run_dir / 'checkpoints' / LAST}; --resume continues from step {self.step}",
+                file=sys.stderr,
+                flush=True,
+            )
+
     def _progress_bar(self) -> Any:
         if not (self.cfg.progress and self.acc.is_main_process):
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
+        # on a terminal, redraw often; into a log file or pipe, one line every 30 s
+        interval = 0.5 if sys.stderr.isatty() else 30.0
+        return tqdm(
+            total=self.cfg.steps,
+            initial=self.step,
+            desc="train",
+            dynamic_ncols=True,
+            mininterval=interval,
+            maxinterval=max(interval, 10.0),
+        )
 
 
 def _batch_frames(batch: dict[str, Any]) -> dict[str, Any]:
