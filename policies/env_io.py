@@ -60,7 +60,7 @@ def check_env_offers(config: Any) -> None:
         env.close()
     missing = [k for k in config.input_features if k not in offered]
     if missing:
-        mode = f"obs_mode={kwargs.get('obs_mode', 'state')}"
+        mode = f"observation mode {kwargs.get('obs_mode', 'state')}"
         raise ConfigError(
             f"the policy would read {', '.join(missing)}, which {env_id} ({mode}, as eval and "
             f"deploy build it) does not give a policy; train on what it offers "

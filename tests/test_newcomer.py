@@ -68,7 +68,7 @@ def test_merge_refuses_datasets_of_different_envs(
 
 @pytest.mark.parametrize(
     ("args", "said"),
-    [(("--env", "robolearn/FrankaPush-v0"), "FrankaPush-v0"), (("--hz", "10"), "control_hz")],
+    [(("--env", "robolearn/FrankaPush-v0"), "FrankaPush-v0"), (("--hz", "10"), "--hz 20 (now 10)")],
 )
 def test_resume_with_another_env_is_refused(
     reach_data: Path,
@@ -196,7 +196,7 @@ def test_privileged_keys_on_a_camera_env_are_refused_at_train_start(
     argv = ["train", "--dataset", str(camera_data), "--out", str(out), "--obs-keys", *keys]
     assert main([*argv, "--policy", "bc", "--steps", "2"]) == 2
     line = _one_line_error(capsys)
-    assert "observation.environment_state" in line and "obs_mode=image" in line
+    assert "observation.environment_state" in line and "observation mode image" in line
     assert not out.exists()
 
 

@@ -75,7 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         add_dataclass_arguments(sub, command.config)
         sub.set_defaults(_command=command)
+        if command.name in DATASET_FIRST:
+            _show_dataset_first(sub)
     return parser
+
+
+def _show_dataset_first(sub: argparse.ArgumentParser) -> None:
+    """Usage and help that show ``robolearn replay DATASET ...`` (``--dataset`` works too)."""
+    usage = sub.format_usage().removeprefix("usage: ").strip()
+    sub.usage = usage.replace("--dataset PATH", "DATASET", 1)
+    for action in sub._actions:
+        if action.dest == "dataset":
+            action.help = f"DATASET (or --dataset PATH): {action.help}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

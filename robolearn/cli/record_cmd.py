@@ -147,6 +147,23 @@ def _on_robot(cfg: RecordConfig) -> int:
         return _record(cfg, env, driver.spec.name, True, env_meta)
 
 
+RECORD_FLAGS = {
+    "control_hz": "--hz",
+    "obs_mode": "cameras on/off",
+    "cameras": "--cameras",
+    "image_size": "--image-size",
+    "depth": "--depth",
+    "control_mode": "--control-mode",
+}
+"""Env options of a recording → the record options that set them (for messages)."""
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value))
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _check_resumed_env(cfg: RecordConfig, env_id: str, env_kwargs: dict[str, Any]) -> None:
     """ConfigError when ``--resume`` would add episodes of another env to the dataset."""
     from robolearn.data.meta import env_metadata, read_env_metadata
@@ -158,10 +175,10 @@ def _check_resumed_env(cfg: RecordConfig, env_id: str, env_kwargs: dict[str, Any
     if not recorded or recorded == wanted:
         return
     differs = [
-        f"{k}={recorded['kwargs'].get(k)!r} (now {v!r})"
+        f"{RECORD_FLAGS.get(k, k)} {_shown(recorded['kwargs'].get(k))} (now {_shown(v)})"
         for k, v in wanted["kwargs"].items()
-        if recorded.get("kwargs", {}).get(k) != v
-    ]
+        if recorded.get("kwargs", {}).get(k) != v and k in RECORD_FLAGS
+    ] or ["other options"]
     what = f"env {recorded['id']}, not {env_id}" if recorded["id"] != env_id else ", ".join(differs)
     raise ConfigError(
         f"{cfg.out} was recorded with {what}; a dataset holds one env: resume with the same "
