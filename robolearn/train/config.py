@@ -174,7 +174,7 @@ and its schedule."""
 def with_run_settings(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     """``cfg`` with the settings of the run it resumes (``saved``, its train_config.json)
     wherever ``cfg`` was not given them."""
-    changes = {
+    changes: dict[str, Any] = {
         k: float(saved[k]) if isinstance(getattr(cfg, k), float) else int(saved[k])
         for k in RUN_SETTINGS
         if k in saved and not is_given(getattr(cfg, k))

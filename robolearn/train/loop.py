@@ -65,10 +65,10 @@ class TrainResult:
 def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.policy`` on ``cfg.dataset``; return the last checkpoint and figures."""
     cfg = resolve_preset(cfg)
-    assert cfg.dataset is not None
     if cfg.resume:
         cfg = _with_saved_settings(cfg)
-    else:  # before the run folder is touched: nothing trained is lost
+    assert cfg.dataset is not None
+    if not cfg.resume:  # before the run folder is touched: nothing trained is lost
         check_env_offers(policy_config_for(cfg, DatasetReader(cfg.dataset)))
     for warning in setting_warnings(cfg, DatasetReader(cfg.dataset)):
         print(f"robolearn: warning: {warning}", file=sys.stderr)
