@@ -22,6 +22,8 @@ Actions in ``[-1, 1]`` map the gripper linearly from closed (-1) to open (+1).
 
 Bad actions: a wrong shape, NaN or inf raises :class:`ActionError` before anything reaches
 the physics. Finite values outside the action space are clipped to it (documented rule).
+These rules, the gripper mapping and the observation keys are shared with the robot env
+through :mod:`robolearn.envs.conventions`.
 """
 
 from __future__ import annotations
@@ -35,28 +37,26 @@ import numpy as np
 from gymnasium import spaces
 
 from robolearn.core.geometry import quat_error
-from robolearn.core.types import (
-    Command,
-    CommandError,
-    ConfigError,
-    ControlMode,
-    FloatArray,
-    RobotState,
-)
+from robolearn.core.types import Command, ConfigError, ControlMode, FloatArray, RobotState
 from robolearn.drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
 from robolearn.drivers.mujoco_panda.model import Marker, SceneObject
+from robolearn.envs import conventions as cv
+from robolearn.envs.conventions import CONTROL_MODES as CONTROL_MODES
+from robolearn.envs.conventions import ActionError as ActionError
+from robolearn.envs.conventions import EnvControlMode as EnvControlMode
 
 ObsMode = Literal["state", "image"]
-EnvControlMode = Literal["ee_delta", "ee_delta_pose", "joint_position", "joint_torque"]
 RewardType = Literal["dense", "sparse"]
-CONTROL_MODES: tuple[str, ...] = ("ee_delta", "ee_delta_pose", "joint_position", "joint_torque")
 DOWN_QUAT = np.array([0.0, 1.0, 0.0, 0.0])
 """End-effector pointing down (tool z along world -z), the home orientation."""
 MAX_GRIPPER_WIDTH = 0.08
-
-
-class ActionError(CommandError):
-    """An action is malformed: wrong shape, NaN or inf."""
+GRIPPER = cv.GripperRange(0.0, MAX_GRIPPER_WIDTH)
+"""The Franka hand's opening range, which gripper actions span."""
+ACTION_WORDING = cv.ActionWording(
+    bad_shape="action must have shape {expected} for control_mode={mode!r}, got {got}",
+    not_finite="action contains NaN or inf: {values}",
+)
+"""The task envs' messages for refused actions."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         realtime: bool = False,
     ) -> None:
         _check_choice("obs_mode", obs_mode, ("state", "image"))
-        _check_choice("control_mode", control_mode, CONTROL_MODES)
+        cv.check_control_mode(control_mode)
         _check_choice("reward_type", reward_type, ("dense", "sparse"))
         if goal_conditioned and obs_mode != "state":
             raise ConfigError("goal_conditioned=True needs obs_mode='state'")
@@ -145,7 +145,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._task_state = TaskState(goal=np.zeros(3))
         self._ee_quat_ref = DOWN_QUAT.copy()
         self._frame_renderer: Any = None
-        self.action_space = self._make_action_space()
+        self.action_space: spaces.Box = self._make_action_space()
         self._action_low = self.action_space.low.astype(np.float64)
         self._action_high = self.action_space.high.astype(np.float64)
         self.observation_space = self._make_observation_space()
@@ -153,23 +153,17 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     # ------------------------------------------------------------------ spaces
     def _make_action_space(self) -> spaces.Box:
         spec = self.driver.spec
-        if self.control_mode == "ee_delta":
-            return spaces.Box(-1.0, 1.0, (4,), np.float32)
-        if self.control_mode == "ee_delta_pose":
-            return spaces.Box(-1.0, 1.0, (7,), np.float32)
+        if self.control_mode in cv.EE_DELTA_MODES:
+            return cv.ee_action_space(self.control_mode)
         if self.control_mode == "joint_position":
-            low = np.append(spec.limits("lower"), 0.0)
-            high = np.append(spec.limits("upper"), MAX_GRIPPER_WIDTH)
-        else:
-            effort = spec.limits("max_effort")
-            low, high = np.append(-effort, 0.0), np.append(effort, MAX_GRIPPER_WIDTH)
-        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+            return cv.joint_action_space(spec.limits("lower"), spec.limits("upper"), GRIPPER)
+        effort = spec.limits("max_effort")
+        return cv.joint_action_space(-effort, effort, GRIPPER)
 
     def _make_observation_space(self) -> spaces.Dict:
         self.driver.reset_robot(self.task.home_q)
         self._task_state = self.task.reset(self.driver, np.random.default_rng(0))
-        sample = self._observe()
-        return spaces.Dict({k: _box_like(k, v) for k, v in sample.items()})
+        return cv.observation_space_of(self._observe())
 
     # ------------------------------------------------------------- gym API
     def reset(
@@ -260,63 +254,54 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     def action_to_command(self, action: np.ndarray) -> Command:
         """Validate ``action`` (ActionError on bad shape/NaN/inf, clip to the space) and map it
         to the driver command it stands for."""
-        return self._action_to_command(self._validate_action(action))
+        return self._action_to_command(self.validate_action(action))
 
-    def _validate_action(self, action: np.ndarray) -> np.ndarray:
-        arr = np.asarray(action, dtype=np.float64)
-        if arr.shape != self.action_space.shape:
-            raise ActionError(
-                f"action must have shape {self.action_space.shape} for control_mode="
-                f"{self.control_mode!r}, got {arr.shape}"
-            )
-        if not np.isfinite(arr).all():
-            raise ActionError(f"action contains NaN or inf: {arr.tolist()}")
-        return arr.clip(self._action_low, self._action_high)
+    def validate_action(self, action: np.ndarray) -> np.ndarray:
+        """``action`` as it will be applied (float64, clipped to the space); ActionError on a
+        bad shape, NaN or inf (the shared rule, :func:`conventions.validate_action`)."""
+        return cv.validate_action(action, self.action_space, self.control_mode, ACTION_WORDING)
+
+    def hold_action(self) -> np.ndarray:
+        """The action that keeps the arm where it is (zero motion in the EE modes)."""
+        hold = cv.hold_command(self.driver.joint_positions(), self.driver.gripper_width())
+        return self.command_to_action(hold)
 
     def command_to_action(self, cmd: Command) -> np.ndarray:
         """The action (in this env's action space) that a driver command stands for: the inverse
         of :meth:`action_to_command`, used to record what was actually sent after the safety
         layer. A hold (a joint-position command in an EE mode) maps to zero motion."""
         width = self.driver.gripper_width() if cmd.gripper_width is None else cmd.gripper_width
-        if self.control_mode in ("ee_delta", "ee_delta_pose"):
-            grip = 2.0 * width / MAX_GRIPPER_WIDTH - 1.0
-            dpos = np.zeros(3) if cmd.ee_delta_pos is None else cmd.ee_delta_pos
-            parts = [np.asarray(dpos) / self.max_ee_step_m]
+        if self.control_mode in cv.EE_DELTA_MODES:
+            parts = [cv.unit_from_step(cmd.ee_delta_pos, self.max_ee_step_m)]
             if self.control_mode == "ee_delta_pose":
-                drot = np.zeros(3) if cmd.ee_delta_rot is None else cmd.ee_delta_rot
-                parts.append(np.asarray(drot) / self.max_ee_rot_rad)
-            action = np.concatenate([*parts, [grip]])
+                parts.append(cv.unit_from_step(cmd.ee_delta_rot, self.max_ee_rot_rad))
+            action = np.concatenate([*parts, [GRIPPER.unit(width)]])
         elif self.control_mode == "joint_position":
             q = self.driver.joint_positions() if cmd.joint_position is None else cmd.joint_position
-            action = np.append(q, width)
+            action = cv.joint_action(q, width)
         else:
             tau = np.zeros(7) if cmd.joint_torque is None else cmd.joint_torque
-            action = np.append(tau, width)
+            action = cv.joint_action(tau, width)
         return action.clip(self._action_low, self._action_high).astype(np.float32)
 
     def _action_to_command(self, action: np.ndarray) -> Command:
-        if self.control_mode in ("ee_delta", "ee_delta_pose"):
-            width = (action[-1] + 1.0) / 2.0 * MAX_GRIPPER_WIDTH
-            ee_pos, state_quat = self.driver.ee_pose()
-            dpos = self._keep_in_workspace(ee_pos, action[:3] * self.max_ee_step_m)
-            if self.control_mode == "ee_delta":
-                drot = quat_error(self._ee_quat_ref, state_quat)
-            else:
-                drot = action[3:6] * self.max_ee_rot_rad
-            return Command(
-                ControlMode.EE_DELTA,
-                ee_delta_pos=dpos,
-                ee_delta_rot=drot,
-                gripper_width=float(width),
-            )
+        if self.control_mode in cv.EE_DELTA_MODES:
+            return self._ee_command(action)
+        values, width = cv.split_joint_action(action, self.driver.spec.dof, has_gripper=True)
         if self.control_mode == "joint_position":
-            return Command(
-                ControlMode.JOINT_POSITION,
-                joint_position=action[:7],
-                gripper_width=float(action[7]),
-            )
+            return Command(ControlMode.JOINT_POSITION, joint_position=values, gripper_width=width)
+        return Command(ControlMode.JOINT_TORQUE, joint_torque=values, gripper_width=width)
+
+    def _ee_command(self, action: np.ndarray) -> Command:
+        ee_pos, state_quat = self.driver.ee_pose()
+        dpos = self._keep_in_workspace(ee_pos, cv.ee_step_m(action, self.max_ee_step_m))
+        if self.control_mode == "ee_delta":
+            drot = quat_error(self._ee_quat_ref, state_quat)
+        else:
+            drot = cv.ee_rotation_rad(action, self.max_ee_rot_rad)
+        width = GRIPPER.width_m(action[-1])
         return Command(
-            ControlMode.JOINT_TORQUE, joint_torque=action[:7], gripper_width=float(action[7])
+            ControlMode.EE_DELTA, ee_delta_pos=dpos, ee_delta_rot=drot, gripper_width=width
         )
 
     def _keep_in_workspace(self, ee_pos: FloatArray, dpos: FloatArray) -> FloatArray:
@@ -347,9 +332,9 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
             return {**proprio, **self._task_obs()}
         obs: dict[str, np.ndarray] = dict(proprio)
         for cam in self._cameras:
-            obs[f"{cam}_rgb"] = state.images[cam]
+            obs[cv.rgb_key(cam)] = state.images[cam]
             if cam in state.depths:
-                obs[f"{cam}_depth"] = state.depths[cam][..., None]
+                obs[cv.depth_key(cam)] = state.depths[cam][..., None]
         return obs
 
     def _task_obs(self) -> dict[str, np.ndarray]:
@@ -357,13 +342,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     @staticmethod
     def _proprio(state: RobotState) -> dict[str, np.ndarray]:
-        return {
-            "qpos": state.q.astype(np.float32),
-            "qvel": state.dq.astype(np.float32),
-            "ee_pos": state.ee_pos.astype(np.float32),
-            "ee_quat": state.ee_quat.astype(np.float32),
-            "gripper_width": np.array([state.gripper_width], np.float32),
-        }
+        return cv.proprio_observation(state)
 
 
 class GoalFrankaTaskEnv(FrankaTaskEnv):
@@ -385,12 +364,6 @@ class GoalFrankaTaskEnv(FrankaTaskEnv):
     def _step_reward(self, obs: dict[str, np.ndarray], dist: float) -> float:
         # Exactly what compute_reward gives for the (float32) goals in the observation.
         return float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], None))
-
-
-def _box_like(key: str, value: np.ndarray) -> spaces.Box:
-    if value.dtype == np.uint8:
-        return spaces.Box(0, 255, value.shape, np.uint8)
-    return spaces.Box(-np.inf, np.inf, value.shape, np.float32)
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""Domain randomization for the Franka tasks, as one Gymnasium wrapper with a typed config.
+"""Domain randomization for the Franka tasks, as a composition of wrappers with a typed config.
 
 ::
 
@@ -9,7 +9,11 @@
 
 On every ``reset`` the wrapper draws new values from its own generator (reseeded by
 ``reset(seed=...)``, independent of the task's own reset draws), writes *nominal × draw* into
-the MuJoCo model — so nothing drifts over episodes — and resets the task. What it can vary:
+the MuJoCo model — so nothing drifts over episodes — and resets the task.
+:class:`DomainRandomization` is ``ObservationNoise(ActionLatency(ModelRandomization(task)))``
+under one outer wrapper that draws the values and reports them; the interface wrappers
+(:mod:`robolearn.envs.wrappers`) work on any robolearn env, the robot env included. What it
+can vary:
 
 * dynamics — robot link masses (and inertias), sliding friction of every colliding geom,
   robot joint damping, position-servo gains (stiffness ``kp`` in ``gainprm``/``biasprm``
@@ -31,7 +35,6 @@ import copy
 import dataclasses
 import json
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +43,13 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+from gymnasium.envs.registration import EnvSpec, WrapperSpec
 
+from robolearn.core.config_dict import config_from_dict
 from robolearn.core.geometry import quat_from_rotvec, quat_multiply
-from robolearn.core.types import Command, ConfigError, ControlMode, FloatArray
+from robolearn.core.types import ConfigError, FloatArray
 from robolearn.envs.base import FrankaTaskEnv
+from robolearn.envs.wrappers import ActionLatency, ObservationNoise, noise_std_per_key
 
 Range = tuple[float, float]
 GOAL_KEYS = frozenset({"achieved_goal", "desired_goal", "goal_pos"})
@@ -125,13 +131,9 @@ class DomainRandomizationConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DomainRandomizationConfig:
         """Build from :meth:`to_dict` output; unknown keys are an error naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"domain randomization has no parameters {unknown}; known: {sorted(known)}"
-            )
-        return cls(**data)
+        return config_from_dict(
+            cls, data, message="domain randomization has no parameters {unknown}; known: {known}"
+        )
 
     @classmethod
     def load(cls, spec: str) -> DomainRandomizationConfig:
@@ -270,70 +272,217 @@ _MODEL_FIELDS = (
 """Every model field the wrapper writes; their nominal copies are taken once."""
 
 
+def _franka_task(env: gym.Env[Any, Any], who: str) -> FrankaTaskEnv:
+    """The Franka task under ``env``'s wrappers; ConfigError for any other env."""
+    base = env.unwrapped
+    if not isinstance(base, FrankaTaskEnv):
+        raise ConfigError(f"{who} needs a robolearn Franka task env, got {type(base).__name__}")
+    return base
+
+
+class ModelRandomization(gym.Wrapper[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray]):
+    """Writes *nominal × draw* into a Franka task's MuJoCo model on every reset (the physics
+    and visual part of :class:`DomainRandomization`, which sets :attr:`draws`).
+
+    ``draws`` maps parameter names of :class:`DomainRandomizationConfig` to one value per
+    element (as ``DomainRandomization`` draws them); an empty mapping leaves the model at
+    nominal. ``close`` puts the nominal model back.
+    """
+
+    def __init__(self, env: gym.Env[dict[str, Any], np.ndarray]) -> None:
+        gym.Wrapper.__init__(self, env)
+        self._base = _franka_task(env, "ModelRandomization")
+        self._model = self._base.driver.model
+        self.targets = _Targets.of(self._model, [o.name for o in self._base.task.objects])
+        self.nominal = {name: getattr(self._model, name).copy() for name in _MODEL_FIELDS}
+        """The model fields as built, before any draw."""
+        self.draws: Mapping[str, np.ndarray] = {}
+        self._scratch: mujoco.MjData | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Apply :attr:`draws` to nominal, reset the task, then fix what its reset undid."""
+        self._restore_nominal()
+        self._apply_model(self.draws)
+        obs, info = self.env.reset(seed=seed, options=options)
+        if self._apply_after_reset(self.draws):
+            obs, info["is_success"] = self._base.observe(), self._base.is_success()
+        return obs, info
+
+    def close(self) -> None:
+        """Put the nominal model back, then close the task."""
+        self._restore_nominal()
+        super().close()
+
+    # ------------------------------------------------------------------ applying
+    def _restore_nominal(self) -> None:
+        for name, nominal in self.nominal.items():
+            if name not in ("actuator_gainprm", "actuator_biasprm"):  # the driver owns those
+                getattr(self._model, name)[:] = nominal
+
+    def _apply_model(self, draws: Mapping[str, np.ndarray]) -> None:
+        """Everything but the servo gains, before the task's reset."""
+        m, t, nom = self._model, self.targets, self.nominal
+        if "link_mass_scale" in draws:
+            self._scale_bodies(list(t.links), draws["link_mass_scale"])
+        if "friction_scale" in draws:
+            ids = list(t.geoms)
+            m.geom_friction[ids, 0] = nom["geom_friction"][ids, 0] * draws["friction_scale"]
+        if "joint_damping_scale" in draws:
+            ids = list(t.dofs)
+            m.dof_damping[ids] = nom["dof_damping"][ids] * draws["joint_damping_scale"]
+        self._apply_objects(draws)
+        self._apply_visuals(draws)
+        if {"link_mass_scale", "object_size_scale", "object_mass_scale"} & draws.keys():
+            if self._scratch is None:
+                self._scratch = mujoco.MjData(m)
+            mujoco.mj_setConst(
+                m, self._scratch
+            )  # subtree masses, inverse weights for the new masses
+
+    def _scale_bodies(
+        self, bodies: list[int], mass_scale: np.ndarray, size_scale: Any = 1.0
+    ) -> None:
+        m, nom = self._model, self.nominal
+        m.body_mass[bodies] = nom["body_mass"][bodies] * mass_scale
+        inertia_scale = np.asarray(mass_scale * np.square(size_scale))[:, None]
+        m.body_inertia[bodies] = nom["body_inertia"][bodies] * inertia_scale
+
+    def _apply_objects(self, draws: Mapping[str, np.ndarray]) -> None:
+        if (
+            not ({"object_size_scale", "object_mass_scale"} & draws.keys())
+            or not self.targets.objects
+        ):
+            return
+        m, nom = self._model, self.nominal
+        n = len(self.targets.objects)
+        size = draws.get("object_size_scale", np.ones(n))
+        mass = draws.get("object_mass_scale", np.ones(n))
+        bodies = [b for b, _ in self.targets.objects]
+        geoms = [g for _, g in self.targets.objects]
+        self._scale_bodies(bodies, mass, size)
+        m.geom_size[geoms] = nom["geom_size"][geoms] * size[:, None]
+        m.geom_rbound[geoms] = nom["geom_rbound"][geoms] * size
+        m.geom_aabb[geoms, 3:] = nom["geom_aabb"][geoms, 3:] * size[:, None]
+
+    def _apply_visuals(self, draws: Mapping[str, np.ndarray]) -> None:
+        m, nom = self._model, self.nominal
+        if "camera_pos_offset_m" in draws:
+            m.cam_pos[:] = nom["cam_pos"] + draws["camera_pos_offset_m"]
+        if "camera_rot_offset_rad" in draws:
+            for c, rotvec in enumerate(draws["camera_rot_offset_rad"]):
+                m.cam_quat[c] = quat_multiply(nom["cam_quat"][c], quat_from_rotvec(rotvec))
+        if "light_pos_offset_m" in draws:
+            m.light_pos[:] = nom["light_pos"] + draws["light_pos_offset_m"]
+        if "light_diffuse_scale" in draws:
+            m.light_diffuse[:] = nom["light_diffuse"] * draws["light_diffuse_scale"][:, None]
+        if "rgba_offset" in draws:
+            visible, offsets = list(self.targets.visible), draws["rgba_offset"]
+            rgb = nom["geom_rgba"][visible, :3] + offsets[: len(visible)]
+            m.geom_rgba[visible, :3] = rgb.clip(0.0, 1.0)
+            m.mat_rgba[:, :3] = (nom["mat_rgba"][:, :3] + offsets[len(visible) :]).clip(0.0, 1.0)
+
+    def _apply_after_reset(self, draws: Mapping[str, np.ndarray]) -> bool:
+        """Servo gains (the task's reset sets the nominal ones) and objects resting at their
+        new half height; True when the scene moved since the task's observation."""
+        if "actuator_gain_scale" in draws:
+            self._apply_gains(draws["actuator_gain_scale"])
+        if "object_size_scale" not in draws:
+            return False
+        driver = self._base.driver
+        for (_, geom), name in zip(
+            self.targets.objects, self.targets.labels["objects"], strict=True
+        ):
+            pos, quat = driver.object_pose(name)
+            pos[2] += self._model.geom_size[geom, 2] - self.nominal["geom_size"][geom, 2]
+            driver.set_object_pose(name, pos, quat)
+        return True
+
+    def _apply_gains(self, scale: np.ndarray) -> None:
+        m, nom, ids = self._model, self.nominal, list(self.targets.servos)
+        kp = nom["actuator_gainprm"][ids, 0] * scale
+        m.actuator_gainprm[ids, 0] = kp
+        m.actuator_biasprm[ids, 1] = -kp
+        m.actuator_biasprm[ids, 2] = nom["actuator_biasprm"][ids, 2] * np.sqrt(scale)
+
+
 class DomainRandomization(
     gym.Wrapper[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray],
     gym.utils.RecordConstructorArgs,
 ):
     """Draws :class:`DomainRandomizationConfig` values on every reset and applies them.
 
-    The draws live in ``info["randomization"]`` (reset and step infos) and in
-    :attr:`values`. Same seed ⇒ the same draws, noise and (with the same actions) the same
-    trajectory. The wrapped env must be a Franka task (``envs.make("robolearn/...")``).
+    It is the composition ``ObservationNoise(ActionLatency(ModelRandomization(task)))``
+    (available as :attr:`noise`, :attr:`latency`, :attr:`model_randomization`): this outer
+    wrapper draws every value from one generator, hands each part its share, and reports
+    the draws in ``info["randomization"]`` (reset and step infos) and :attr:`values`. Same
+    seed ⇒ the same draws, noise and (with the same actions) the same trajectory. The
+    wrapped env must be a Franka task (``envs.make("robolearn/...")``).
     """
 
     def __init__(self, env: gym.Env[Any, Any], config: DomainRandomizationConfig) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, config=config)
-        gym.Wrapper.__init__(self, env)
-        base = env.unwrapped
-        if not isinstance(base, FrankaTaskEnv):
-            raise ConfigError(
-                f"DomainRandomization needs a robolearn Franka task env, got {type(base).__name__}"
-            )
+        _franka_task(env, "DomainRandomization")
+        self.model_randomization = ModelRandomization(env)
+        self.latency = ActionLatency(self.model_randomization)
+        stds = noise_std_per_key(
+            env.observation_space, config.obs_noise_std, config.obs_noise_std_per_key, GOAL_KEYS
+        )
+        self.noise = ObservationNoise(self.latency, stds, seed_to_rng=noise_generator)
+        gym.Wrapper.__init__(self, self.noise)
         self.config = config
-        self._base = base
-        self._model = base.driver.model
-        self._targets = _Targets.of(self._model, [o.name for o in base.task.objects])
-        self._nominal = {name: getattr(self._model, name).copy() for name in _MODEL_FIELDS}
-        self._param_rng, self._noise_rng = _generators(None)
+        self._model = self.model_randomization.unwrapped.driver.model  # type: ignore[attr-defined]
+        self._targets = self.model_randomization.targets
+        self._nominal = self.model_randomization.nominal
+        self._param_rng = param_generator(None)
         self._draws: dict[str, np.ndarray] = {}
         self.values: dict[str, Any] = {}
         """What was drawn for the current episode (as in ``info["randomization"]``)."""
-        self._pending: deque[np.ndarray] = deque()
-        self._scratch: mujoco.MjData | None = None
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """The task's spec plus this wrapper and its config, as before the split into parts:
+        ``gym.make(spec)`` rebuilds the parts through this wrapper."""
+        if self._cached_spec is not None:
+            return self._cached_spec
+        inner = self.model_randomization.env.spec
+        if inner is None:
+            return None
+        wrapper = WrapperSpec(
+            name=self.class_name(),
+            entry_point=f"{self.__module__}:{type(self).__name__}",
+            kwargs=self._saved_kwargs,
+        )
+        spec = copy.deepcopy(inner)  # as gymnasium's wrappers do: no shared references
+        spec.additional_wrappers += (wrapper,)
+        return spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self._cached_spec = value
 
     # ------------------------------------------------------------------ gym API
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Draw new values (reseeding the wrapper's generators with ``seed``), apply them
-        to nominal, reset the task; ``info["randomization"]`` holds the draws."""
+        """Draw new values (reseeding the generators with ``seed``), hand them to the parts,
+        reset through them; ``info["randomization"]`` holds the draws."""
         if seed is not None:
-            self._param_rng, self._noise_rng = _generators(seed)
+            self._param_rng = param_generator(seed)
         self._draws = self._draw()
         self.values = self._describe(self._draws)
-        self._restore_nominal()
-        self._apply_model(self._draws)
+        self.model_randomization.draws = self._draws
+        self.latency.ticks = int(self._draws.get("action_latency_ticks", np.zeros(1))[0])
         obs, info = self.env.reset(seed=seed, options=options)
-        if self._apply_after_reset(self._draws):
-            obs, info["is_success"] = self._base.observe(), self._base.is_success()
-        self._fill_latency(int(self._draws.get("action_latency_ticks", np.zeros(1))[0]))
         info["randomization"] = copy.deepcopy(self.values)  # callers may keep or edit infos
-        return self._noisy(obs), info
+        return obs, info
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        """Step with the action given ``latency`` ticks ago; observations get their noise."""
-        applied = action
-        if self._pending:  # latency: apply the oldest queued action, queue this one
-            self._pending.append(self._base._validate_action(action))  # bad actions fail now
-            applied = self._pending.popleft()
-        obs, reward, terminated, truncated, info = self.env.step(applied)
+        """Step through the parts (latency, then noise on the observation)."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
         info["randomization"] = copy.deepcopy(self.values)
-        return self._noisy(obs), float(reward), terminated, truncated, info
-
-    def close(self) -> None:
-        """Put the nominal model back, then close the task."""
-        self._restore_nominal()
-        super().close()
+        return obs, float(reward), terminated, truncated, info
 
     # ------------------------------------------------------------------ drawing
     def _draw(self) -> dict[str, np.ndarray]:
@@ -388,144 +537,19 @@ class DomainRandomization(
         }
         if "action_latency_ticks" in draws:
             out["action_latency_ticks"] = int(draws["action_latency_ticks"][0])
-        noise = self._noise_stds()
-        if noise:
-            out["obs_noise_std"] = noise
-        return out
-
-    # ------------------------------------------------------------------ applying
-    def _restore_nominal(self) -> None:
-        for name, nominal in self._nominal.items():
-            if name not in ("actuator_gainprm", "actuator_biasprm"):  # the driver owns those
-                getattr(self._model, name)[:] = nominal
-
-    def _apply_model(self, draws: Mapping[str, np.ndarray]) -> None:
-        """Everything but the servo gains, before the task's reset."""
-        m, t, nom = self._model, self._targets, self._nominal
-        if "link_mass_scale" in draws:
-            self._scale_bodies(list(t.links), draws["link_mass_scale"])
-        if "friction_scale" in draws:
-            ids = list(t.geoms)
-            m.geom_friction[ids, 0] = nom["geom_friction"][ids, 0] * draws["friction_scale"]
-        if "joint_damping_scale" in draws:
-            ids = list(t.dofs)
-            m.dof_damping[ids] = nom["dof_damping"][ids] * draws["joint_damping_scale"]
-        self._apply_objects(draws)
-        self._apply_visuals(draws)
-        if {"link_mass_scale", "object_size_scale", "object_mass_scale"} & draws.keys():
-            if self._scratch is None:
-                self._scratch = mujoco.MjData(m)
-            mujoco.mj_setConst(
-                m, self._scratch
-            )  # subtree masses, inverse weights for the new masses
-
-    def _scale_bodies(
-        self, bodies: list[int], mass_scale: np.ndarray, size_scale: Any = 1.0
-    ) -> None:
-        m, nom = self._model, self._nominal
-        m.body_mass[bodies] = nom["body_mass"][bodies] * mass_scale
-        inertia_scale = np.asarray(mass_scale * np.square(size_scale))[:, None]
-        m.body_inertia[bodies] = nom["body_inertia"][bodies] * inertia_scale
-
-    def _apply_objects(self, draws: Mapping[str, np.ndarray]) -> None:
-        if (
-            not ({"object_size_scale", "object_mass_scale"} & draws.keys())
-            or not self._targets.objects
-        ):
-            return
-        m, nom = self._model, self._nominal
-        n = len(self._targets.objects)
-        size = draws.get("object_size_scale", np.ones(n))
-        mass = draws.get("object_mass_scale", np.ones(n))
-        bodies = [b for b, _ in self._targets.objects]
-        geoms = [g for _, g in self._targets.objects]
-        self._scale_bodies(bodies, mass, size)
-        m.geom_size[geoms] = nom["geom_size"][geoms] * size[:, None]
-        m.geom_rbound[geoms] = nom["geom_rbound"][geoms] * size
-        m.geom_aabb[geoms, 3:] = nom["geom_aabb"][geoms, 3:] * size[:, None]
-
-    def _apply_visuals(self, draws: Mapping[str, np.ndarray]) -> None:
-        m, nom = self._model, self._nominal
-        if "camera_pos_offset_m" in draws:
-            m.cam_pos[:] = nom["cam_pos"] + draws["camera_pos_offset_m"]
-        if "camera_rot_offset_rad" in draws:
-            for c, rotvec in enumerate(draws["camera_rot_offset_rad"]):
-                m.cam_quat[c] = quat_multiply(nom["cam_quat"][c], quat_from_rotvec(rotvec))
-        if "light_pos_offset_m" in draws:
-            m.light_pos[:] = nom["light_pos"] + draws["light_pos_offset_m"]
-        if "light_diffuse_scale" in draws:
-            m.light_diffuse[:] = nom["light_diffuse"] * draws["light_diffuse_scale"][:, None]
-        if "rgba_offset" in draws:
-            visible, offsets = list(self._targets.visible), draws["rgba_offset"]
-            rgb = nom["geom_rgba"][visible, :3] + offsets[: len(visible)]
-            m.geom_rgba[visible, :3] = rgb.clip(0.0, 1.0)
-            m.mat_rgba[:, :3] = (nom["mat_rgba"][:, :3] + offsets[len(visible) :]).clip(0.0, 1.0)
-
-    def _apply_after_reset(self, draws: Mapping[str, np.ndarray]) -> bool:
-        """Servo gains (the task's reset sets the nominal ones) and objects resting at their
-        new half height; True when the scene moved since the task's observation."""
-        if "actuator_gain_scale" in draws:
-            self._apply_gains(draws["actuator_gain_scale"])
-        if "object_size_scale" not in draws:
-            return False
-        driver = self._base.driver
-        for (_, geom), name in zip(
-            self._targets.objects, self._targets.labels["objects"], strict=True
-        ):
-            pos, quat = driver.object_pose(name)
-            pos[2] += self._model.geom_size[geom, 2] - self._nominal["geom_size"][geom, 2]
-            driver.set_object_pose(name, pos, quat)
-        return True
-
-    def _apply_gains(self, scale: np.ndarray) -> None:
-        m, nom, ids = self._model, self._nominal, list(self._targets.servos)
-        kp = nom["actuator_gainprm"][ids, 0] * scale
-        m.actuator_gainprm[ids, 0] = kp
-        m.actuator_biasprm[ids, 1] = -kp
-        m.actuator_biasprm[ids, 2] = nom["actuator_biasprm"][ids, 2] * np.sqrt(scale)
-
-    # ------------------------------------------------------------------ interface
-    def _fill_latency(self, ticks: int) -> None:
-        """Queue ``ticks`` hold actions: the first actions of the episode arrive late."""
-        self._pending.clear()
-        if ticks <= 0:
-            return
-        driver = self._base.driver
-        hold = Command(
-            ControlMode.JOINT_POSITION,
-            joint_position=driver.joint_positions(),
-            gripper_width=driver.gripper_width(),
-        )
-        action = self._base.command_to_action(hold)
-        self._pending.extend(action.copy() for _ in range(ticks))
-
-    def _noise_stds(self) -> dict[str, float]:
-        space = self.observation_space
-        subspaces = dict(space.spaces) if isinstance(space, gym.spaces.Dict) else {}
-        stds: dict[str, float] = {}
-        for key, sub in subspaces.items():
-            float_key = sub.dtype is not None and np.issubdtype(sub.dtype, np.floating)
-            default = self.config.obs_noise_std if key not in GOAL_KEYS else 0.0
-            std = float(self.config.obs_noise_std_per_key.get(key, default))
-            if std > 0 and float_key:
-                stds[key] = std
-        return stds
-
-    def _noisy(self, obs: dict[str, Any]) -> dict[str, Any]:
-        stds = self.values.get("obs_noise_std")
-        if not stds:
-            return obs
-        out = dict(obs)
-        for key, std in stds.items():
-            value = np.asarray(obs[key])
-            out[key] = (value + self._noise_rng.normal(0.0, std, value.shape)).astype(value.dtype)
+        if self.noise.std_per_key:
+            out["obs_noise_std"] = dict(self.noise.std_per_key)
         return out
 
 
-def _generators(seed: int | None) -> tuple[np.random.Generator, np.random.Generator]:
-    """Independent streams for parameter draws and observation noise."""
-    params, noise = np.random.SeedSequence(seed).spawn(2)
-    return np.random.default_rng(params), np.random.default_rng(noise)
+def param_generator(seed: int | None) -> np.random.Generator:
+    """The parameter-draw stream of ``seed`` (independent of :func:`noise_generator`)."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+
+
+def noise_generator(seed: int | None) -> np.random.Generator:
+    """The observation-noise stream of ``seed`` (independent of :func:`param_generator`)."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
 
 
 def _random_rotvecs(rng: np.random.Generator, n: int, max_angle_rad: float) -> FloatArray:

@@ -13,6 +13,9 @@ camera, ``<name>_rgb`` (H, W, 3) uint8 and ``<name>_depth`` (H, W) float32 metre
 There is no reward and no success test on hardware (``is_success`` is False; evaluation on a
 real arm asks the operator). ``reset`` leaves the arm where it is unless ``home_q`` is given,
 in which case it moves there at ``home_speed_rad_s`` before the episode starts.
+
+The action spaces, validation and clipping, end-effector scaling, gripper mapping and
+observation keys come from :mod:`robolearn.envs.conventions`, as for the simulated tasks.
 """
 
 from __future__ import annotations
@@ -25,10 +28,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from robolearn.core.types import Command, CommandError, ConfigError, ControlMode, RobotState
+from robolearn.core.types import Command, ConfigError, ControlMode, FloatArray, RobotState
 from robolearn.drivers.base import Driver
+from robolearn.envs import conventions as cv
 
 Obs = dict[str, np.ndarray]
+ROBOT_CONTROL_MODES: tuple[str, ...] = ("joint_position", "ee_delta")
+"""The control modes an env over a driver offers (a subset of the tasks' modes)."""
+ACTION_WORDING = cv.ActionWording(
+    bad_shape="action must be finite with shape {expected} for {mode}, got shape {got}",
+    not_finite="action must be finite with shape {expected} for {mode}, got shape {got}",
+)
+"""The robot env's message for refused actions (one for every problem)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,7 @@ class RobotEnv(gym.Env[Obs, np.ndarray]):
         home_speed_rad_s: float = 0.3,
         camera_max_age_s: float = 0.2,
     ) -> None:
-        if control_mode not in ("joint_position", "ee_delta"):
+        if control_mode not in ROBOT_CONTROL_MODES:
             raise ConfigError(
                 f"control_mode must be joint_position or ee_delta, got {control_mode!r}"
             )
@@ -65,15 +76,14 @@ class RobotEnv(gym.Env[Obs, np.ndarray]):
         for camera in self.cameras:
             camera.connect()
         spec = driver.spec
-        needed = (
-            ControlMode.JOINT_POSITION if control_mode == "joint_position" else ControlMode.EE_DELTA
-        )
+        needed = cv.DRIVER_MODES[control_mode]
         if needed not in spec.control_modes:
             modes = sorted(m.value for m in spec.control_modes)
             raise ConfigError(f"{spec.name} cannot take {control_mode} actions; it offers {modes}")
         self.control_mode, self.max_ee_step_m = control_mode, max_ee_step_m
         self.max_ee_rot_rad = 0.2  # unused (no rotation actions); teleop scales read it
         self.max_gripper_width_m = spec.gripper.max_width if spec.gripper else 0.08
+        self.gripper = cv.GripperRange.of(spec.gripper)
         self.control_hz = float(control_hz or spec.control_hz)
         self.episode_seconds = float(episode_seconds)
         self.task = RobotTask(max_episode_steps=round(episode_seconds * self.control_hz))
@@ -86,79 +96,72 @@ class RobotEnv(gym.Env[Obs, np.ndarray]):
     # -- the pieces the runner and recorder call ------------------------------------------
 
     def observe(self) -> Obs:
+        """The current observation: proprioception plus the latest camera frames."""
         return self.observe_with_state()[0]
 
     def observe_with_state(self) -> tuple[Obs, RobotState]:
+        """The current observation and the robot state it was built from."""
         state = self.driver.read()
         obs = self.state_observation(state)
         for camera in self.cameras:
             frame = camera.async_read(self.camera_max_age_s)
-            obs[f"{camera.name}_rgb"] = frame.rgb
+            obs[cv.rgb_key(camera.name)] = frame.rgb
             if frame.depth_m is not None:
-                obs[f"{camera.name}_depth"] = frame.depth_m
+                obs[cv.depth_key(camera.name)] = frame.depth_m
         return obs, state
 
     def state_observation(self, state: RobotState | None = None) -> Obs:
+        """Proprioception (``gripper_width`` is (0,) for a robot without a gripper entry,
+        e.g. ALOHA, whose grippers are joints); from ``state`` when given."""
         state = self.driver.read() if state is None else state
-        return {
-            "qpos": state.q.astype(np.float32),
-            "qvel": state.dq.astype(np.float32),
-            "ee_pos": state.ee_pos.astype(np.float32),
-            "ee_quat": state.ee_quat.astype(np.float32),
-            "gripper_width": np.array(
-                [state.gripper_width] if self.driver.spec.gripper is not None else [], np.float32
-            ),  # (1,), or (0,) for a robot without a gripper entry (ALOHA's are joints)
-        }
+        return cv.proprio_observation(state, has_gripper=self.gripper is not None)
 
     def is_success(self) -> bool:
+        """Always False: there is no success test on hardware."""
         return False
 
+    def validate_action(self, action: np.ndarray) -> FloatArray:
+        """``action`` as it will be applied (float64, clipped to the space); ActionError (a
+        CommandError) on a bad shape, NaN or inf."""
+        return cv.validate_action(action, self.action_space, self.control_mode, ACTION_WORDING)
+
+    def hold_action(self) -> np.ndarray:
+        """The action that keeps the arm where it is (zero motion in ``ee_delta``)."""
+        state = self.driver.read()
+        width = state.gripper_width if self.gripper is not None else None
+        return self.command_to_action(cv.hold_command(state.q, width))
+
     def action_to_command(self, action: np.ndarray) -> Command:
-        arr = np.asarray(action, np.float64)
-        if arr.shape != self.action_space.shape or not np.isfinite(arr).all():
-            raise CommandError(
-                f"action must be finite with shape {self.action_space.shape} for "
-                f"{self.control_mode}, got shape {arr.shape}"
-            )
-        arr = arr.clip(self.action_space.low, self.action_space.high)
-        dof, gripper = self.driver.spec.dof, self.driver.spec.gripper
+        """Validate ``action`` (see :meth:`validate_action`) and map it to a driver command."""
+        arr = self.validate_action(action)
         if self.control_mode == "joint_position":
-            width = float(arr[dof]) if gripper is not None else None
-            return Command(
-                ControlMode.JOINT_POSITION, joint_position=arr[:dof], gripper_width=width
-            )
-        width = None
-        if gripper is not None:
-            width = gripper.min_width + (arr[3] + 1.0) / 2.0 * (
-                gripper.max_width - gripper.min_width
-            )
+            q, width = cv.split_joint_action(arr, self.driver.spec.dof, self.gripper is not None)
+            return Command(ControlMode.JOINT_POSITION, joint_position=q, gripper_width=width)
+        width = None if self.gripper is None else self.gripper.width_m(arr[3])
         return Command(
             ControlMode.EE_DELTA,
-            ee_delta_pos=arr[:3] * self.max_ee_step_m,
+            ee_delta_pos=cv.ee_step_m(arr, self.max_ee_step_m),
             ee_delta_rot=np.zeros(3),
             gripper_width=width,
         )
 
     def command_to_action(self, cmd: Command) -> np.ndarray:
-        gripper = self.driver.spec.gripper
+        """The action a driver command stands for: the inverse of :meth:`action_to_command`."""
         if self.control_mode == "joint_position":
-            q = self.driver.read().q if cmd.joint_position is None else cmd.joint_position
-            parts = [np.asarray(q)]
-            if gripper is not None:
-                width = (
-                    cmd.gripper_width
-                    if cmd.gripper_width is not None
-                    else self.driver.read().gripper_width
-                )
-                parts.append(np.array([width]))
-            return np.concatenate(parts).astype(np.float32)
-        dpos = np.zeros(3) if cmd.ee_delta_pos is None else np.asarray(cmd.ee_delta_pos)
-        parts = [dpos / self.max_ee_step_m]
-        if gripper is not None:
-            width = cmd.gripper_width if cmd.gripper_width is not None else gripper.max_width
-            span = max(gripper.max_width - gripper.min_width, 1e-9)
-            parts.append(np.array([2.0 * (width - gripper.min_width) / span - 1.0]))
+            return self._joint_action_of(cmd)
+        parts = [cv.unit_from_step(cmd.ee_delta_pos, self.max_ee_step_m)]
+        if self.gripper is not None:
+            width = cmd.gripper_width if cmd.gripper_width is not None else self.gripper.max_width_m
+            parts.append(np.array([self.gripper.unit(width)]))
         return np.concatenate(parts).astype(np.float32)
+
+    def _joint_action_of(self, cmd: Command) -> np.ndarray:
+        q = self.driver.read().q if cmd.joint_position is None else cmd.joint_position
+        width = None
+        if self.gripper is not None:
+            given = cmd.gripper_width
+            width = given if given is not None else self.driver.read().gripper_width
+        return cv.joint_action(q, width).astype(np.float32)
 
     # -- gymnasium -------------------------------------------------------------------------
 
@@ -197,21 +200,8 @@ class RobotEnv(gym.Env[Obs, np.ndarray]):
     def _make_action_space(self) -> spaces.Box:
         spec = self.driver.spec
         if self.control_mode == "joint_position":
-            low, high = spec.limits("lower"), spec.limits("upper")
-            if spec.gripper is not None:
-                low = np.append(low, spec.gripper.min_width)
-                high = np.append(high, spec.gripper.max_width)
-            return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
-        width = 4 if spec.gripper is not None else 3
-        return spaces.Box(-1.0, 1.0, (width,), np.float32)
+            return cv.joint_action_space(spec.limits("lower"), spec.limits("upper"), self.gripper)
+        return cv.ee_action_space(self.control_mode, has_gripper=self.gripper is not None)
 
     def _make_observation_space(self) -> spaces.Dict:
-        obs = self.observe()
-        return spaces.Dict(
-            {
-                k: spaces.Box(-np.inf, np.inf, v.shape, v.dtype)
-                if v.dtype != np.uint8
-                else spaces.Box(0, 255, v.shape, np.uint8)
-                for k, v in obs.items()
-            }
-        )
+        return cv.observation_space_of(self.observe())

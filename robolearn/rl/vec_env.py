@@ -2,8 +2,9 @@
 
 Training envs run in subprocesses (``SubprocVecEnv``; a ``DummyVecEnv`` for one env), each
 ``Monitor``-wrapped so that SB3 logs episode returns and ``info["is_success"]``, and wrapped in
-:class:`robolearn.envs.randomization.DomainRandomization` when a randomization config is given. The
-evaluation env is the nominal task (no randomization) in the training process.
+:class:`robolearn.envs.randomization.DomainRandomization` when a randomization config is given:
+``ObservationNoise(ActionLatency(ModelRandomization(task)))`` under the wrapper that draws the
+values. The evaluation env is the nominal task (no randomization) in the training process.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def env_kwargs(cfg: TrainConfig, env_id: str) -> dict[str, Any]:
 def make_env(
     env_id: str, kwargs: dict[str, Any], randomization: DomainRandomizationConfig | None = None
 ) -> gym.Env[Any, Any]:
-    """One training env: the task, optionally randomized, in a ``Monitor`` (picklable by
-    reference, so subprocesses can build it)."""
+    """One training env: the task, optionally randomized (the composition of wrappers that
+    :class:`DomainRandomization` builds), in a ``Monitor`` (picklable by reference, so
+    subprocesses can build it)."""
     from stable_baselines3.common.monitor import Monitor
 
     from robolearn import envs
