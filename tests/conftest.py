@@ -1,9 +1,10 @@
-"""Shared fixtures, and the registry of drivers that the driver-contract suite runs against.
+"""Shared fixtures, the registry of drivers that the driver-contract suite runs against, and the
+``gpu`` tests' switch.
 
-Every test in ``test_driver_contract.py`` runs once per entry of :data:`DRIVER_FACTORIES`,
-so a new driver (a real Franka through franky against the franky-sim emulator, Dynamixel
-arms on a virtual serial bus, a PyBullet simulation) passes exactly the tests the MuJoCo
-Panda passes.
+Every test in ``test_driver_contract.py`` runs once per entry of :data:`DRIVER_REGISTRY` that
+has what the test needs, so a new driver (a real Franka through franky against the franky-sim
+emulator, Dynamixel arms on a virtual serial bus, a PyBullet simulation) passes exactly the
+tests that apply to it, and no test is skipped for lack of a mode, gripper or camera.
 
 Adding a driver
 ---------------
@@ -16,13 +17,19 @@ Adding a driver
            with FrankySim() as sim:             # starts the emulator process
                yield FrankaDriver(sim.address)  # the driver connects to it
 
-2. Append it to :data:`DRIVER_FACTORIES` as ``pytest.param(factory, id="<short-name>")``.
-   Add ``marks=SIM_CLOCK`` only when the driver's clock is a deterministic simulation:
-   ``wait(dt)`` advances simulated time by ``dt`` to within one physics step, and two
-   instances given the same commands evolve identically. Drivers paced by wall time
-   (hardware and its emulators) leave the mark off; the sim-only checks then skip.
+2. Append a :class:`~driver_contract.DriverEntry` to :data:`DRIVER_REGISTRY` declaring its
+   control modes, gripper, cameras and whether its clock is a deterministic simulation; the
+   contract's first test checks the declaration against the driver's ``spec``. A test asks for
+   what it needs with ``@pytest.mark.driver_needs(modes=[...], gripper=True, cameras=True,
+   sim_clock=True, missing_mode=True)``; a test with a ``mode`` argument runs once per
+   (entry, mode) pair for the modes the entry offers, among ``modes`` when given.
 
 Factories may be called more than once per test (the determinism checks build two twins).
+
+GPU tests
+---------
+Tests marked ``gpu`` run whenever CUDA is available (``make test`` on a GPU machine) and are
+deselected, not skipped, without it, so a CPU run still reports 0 skipped.
 """
 
 from __future__ import annotations
@@ -32,16 +39,13 @@ import inspect
 from collections.abc import Callable, Iterator
 
 import pytest
+from driver_contract import OMITTED, DriverEntry
 
+from robolearn.core.types import ControlMode
 from robolearn.drivers.base import Driver
 from robolearn.drivers.mujoco_panda import CameraRequest, MujocoPandaDriver
 from tests import driver_factories_dynamixel as dynamixel_factories
 from tests import driver_factories_franka as franka_factories
-
-DriverFactory = Callable[[], Driver] | Callable[[], Iterator[Driver]]
-
-SIM_CLOCK = pytest.mark.sim_clock
-"""Mark of a registry entry whose clock is a deterministic simulation (see the module doc)."""
 
 
 def mujoco_panda() -> Driver:
@@ -55,32 +59,77 @@ def mujoco_panda_cameras() -> Driver:
     return MujocoPandaDriver(cameras=cameras)
 
 
-DRIVER_FACTORIES = [
-    pytest.param(mujoco_panda, id="mujoco_panda", marks=SIM_CLOCK),
-    pytest.param(mujoco_panda_cameras, id="mujoco_panda-cameras", marks=SIM_CLOCK),
-    *franka_factories.FACTORIES,
-    *dynamixel_factories.FACTORIES,
+ALL_MODES = frozenset(ControlMode)
+
+DRIVER_REGISTRY: list[DriverEntry] = [
+    DriverEntry("mujoco_panda", mujoco_panda, ALL_MODES, gripper=True, sim_clock=True),
+    DriverEntry(
+        "mujoco_panda-cameras",
+        mujoco_panda_cameras,
+        ALL_MODES,
+        gripper=True,
+        cameras=True,
+        sim_clock=True,
+    ),
+    *franka_factories.ENTRIES,
+    *dynamixel_factories.ENTRIES,
 ]
 """Every driver the contract suite covers; see the module doc for how to add one."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "sim_clock: the driver's clock is a deterministic simulation"
+        "markers",
+        "driver_needs(modes, gripper, cameras, sim_clock, missing_mode): the contract test runs "
+        "only on the registry entries that have these",
     )
 
 
-@pytest.fixture(params=DRIVER_FACTORIES)
-def make_driver(request: pytest.FixtureRequest) -> Iterator[Callable[[], Driver]]:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"driver contract: left out {entry}" for entry in OMITTED]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrizes every test that uses a registry driver over the entries it applies to."""
+    if "driver_entry" not in metafunc.fixturenames:
+        return
+    mark = metafunc.definition.get_closest_marker("driver_needs")
+    needs = dict(mark.kwargs) if mark else {}
+    if "mode" in metafunc.fixturenames:
+        candidates = needs.pop("modes", tuple(ControlMode))
+        cases = [
+            pytest.param(entry, mode, id=f"{entry.id}-{mode.value}")
+            for entry in DRIVER_REGISTRY
+            if entry.satisfies(**needs)
+            for mode in candidates
+            if mode in entry.modes
+        ]
+        metafunc.parametrize(("driver_entry", "mode"), cases, indirect=["driver_entry"])
+    else:
+        cases = [pytest.param(e, id=e.id) for e in DRIVER_REGISTRY if e.satisfies(**needs)]
+        metafunc.parametrize("driver_entry", cases, indirect=True)
+
+
+@pytest.fixture
+def driver_entry(request: pytest.FixtureRequest) -> DriverEntry:
+    """The registry entry under test (parametrized by :func:`pytest_generate_tests`)."""
+    entry: DriverEntry = request.param
+    if entry.missing:
+        pytest.fail(f"{entry.id}: {entry.missing}", pytrace=False)
+    return entry
+
+
+@pytest.fixture
+def make_driver(driver_entry: DriverEntry) -> Iterator[Callable[[], Driver]]:
     """Builds unconnected drivers from one registry entry; all are released after the test."""
-    factory: DriverFactory = request.param
+    factory = driver_entry.factory
     with contextlib.ExitStack() as stack:
 
         def make() -> Driver:
             if inspect.isgeneratorfunction(factory):
                 drv = stack.enter_context(contextlib.contextmanager(factory)())
             else:
-                drv = factory()
+                drv = factory()  # type: ignore[assignment]
             stack.callback(drv.disconnect)  # runs before the emulator (if any) stops
             return drv
 
@@ -96,9 +145,25 @@ def driver(make_driver: Callable[[], Driver]) -> Driver:
 
 
 @pytest.fixture
-def sim_clock(request: pytest.FixtureRequest) -> bool:
-    """Whether the registry entry under test is marked :data:`SIM_CLOCK`."""
-    return request.node.get_closest_marker("sim_clock") is not None
+def sim_clock(driver_entry: DriverEntry) -> bool:
+    """Whether the registry entry under test runs on a deterministic simulated clock."""
+    return driver_entry.sim_clock
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Selects the ``gpu`` tests exactly when CUDA is available (see the module doc)."""
+    if "gpu" in config.getoption("markexpr") or _cuda_available():
+        return  # an explicit -m about gpu decides; with CUDA the gpu tests run
+    gpu = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if gpu:
+        config.hook.pytest_deselected(items=gpu)
+        items[:] = [item for item in items if item.get_closest_marker("gpu") is None]
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 @pytest.fixture

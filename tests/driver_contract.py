@@ -7,10 +7,79 @@ simulated arm and a real one behind its emulator.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
 import numpy as np
 
 from robolearn.core.types import Command, ControlMode, FloatArray, RobotSpec, RobotState
 from robolearn.drivers.base import Driver
+
+DriverFactory = Callable[[], Driver] | Callable[[], Iterator[Driver]]
+
+
+@dataclass(frozen=True)
+class DriverEntry:
+    """One driver of the contract matrix and what it declares it has.
+
+    The declaration decides which contract tests the entry gets (a servo arm without torque
+    control gets no torque tests rather than skipped ones); the first contract test checks it
+    against the driver's own ``spec``, so it cannot drift from the driver.
+
+    ``sim_clock``: the driver's clock is a deterministic simulation: ``wait(dt)`` advances
+    simulated time by ``dt`` to within one physics step, and two instances given the same
+    commands evolve identically. Drivers paced by wall time (hardware and its emulators) leave it
+    off and do not get the sim-only checks.
+    """
+
+    id: str
+    factory: DriverFactory
+    modes: frozenset[ControlMode]
+    gripper: bool
+    cameras: bool = False
+    sim_clock: bool = False
+    missing: str = field(default="", compare=False)
+    """Why this entry cannot run here (an uninstalled emulator under ``CI=true``); its tests then
+    fail with this message instead of vanishing from the run."""
+
+    def satisfies(
+        self,
+        modes: Iterable[ControlMode] = (),
+        gripper: bool = False,
+        cameras: bool = False,
+        sim_clock: bool = False,
+        missing_mode: bool = False,
+    ) -> bool:
+        """Whether the entry has everything a test asks for in its ``driver_needs`` mark."""
+        return (
+            set(modes) <= self.modes
+            and (self.gripper or not gripper)
+            and (self.cameras or not cameras)
+            and (self.sim_clock or not sim_clock)
+            and (not missing_mode or self.modes != set(ControlMode))
+        )
+
+
+def optional_entry(entry: DriverEntry, available: bool, install_hint: str) -> list[DriverEntry]:
+    """``[entry]`` when its emulator is installed. Otherwise nothing on a developer machine (the
+    run header says what was left out), but under ``CI=true`` the entry stays and each of its
+    tests fails with ``install_hint``: CI must not silently lose a driver's contract tests."""
+    if available:
+        return [entry]
+    if running_in_ci():
+        return [replace(entry, missing=install_hint)]
+    OMITTED.append(f"{entry.id} ({install_hint})")
+    return []
+
+
+def running_in_ci() -> bool:
+    """Whether ``CI`` is set to true (as GitHub Actions, GitLab and ``.ci/run`` do)."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+OMITTED: list[str] = []
+"""Registry entries left out of this run because their emulator is not installed."""
 
 TRACK_TOL_RAD = 0.02
 """How close a joint must get to a small commanded target after about one second."""

@@ -4,16 +4,16 @@ Each factory starts a :class:`~robolearn.drivers.dynamixel.virtual_bus.VirtualDy
 the
 servos of a ready-made arm on a pseudo-terminal and yields a :class:`DynamixelArm` that reaches
 it through pyserial and ``dynamixel_sdk``, exactly as it would reach a USB adapter. The arms are
-paced by wall time, so no entry carries the ``sim_clock`` mark.
+paced by wall time, so no entry is ``sim_clock``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-import pytest
+from driver_contract import DriverEntry
 
+from robolearn.core.types import ControlMode
 from robolearn.drivers.base import Driver
 from robolearn.drivers.dynamixel import (
     ALOHA,
@@ -62,9 +62,12 @@ def aloha_bimanual() -> Iterator[Driver]:
         yield BimanualArm(arms[0], arms[1])
 
 
-FACTORIES: list[Any] = [
-    pytest.param(viperx_follower, id="dynamixel-viperx-300s"),
-    pytest.param(koch_leader, id="dynamixel-koch-leader"),
-    pytest.param(aloha_bimanual, id="dynamixel-aloha-bimanual"),
+POSITION_ONLY = frozenset({ControlMode.JOINT_POSITION})
+
+ENTRIES: list[DriverEntry] = [
+    DriverEntry("dynamixel-viperx-300s", viperx_follower, POSITION_ONLY, gripper=True),
+    DriverEntry("dynamixel-koch-leader", koch_leader, POSITION_ONLY, gripper=False),
+    # The bimanual robot reports its two grippers as joints 7 and 14, not as one gripper width.
+    DriverEntry("dynamixel-aloha-bimanual", aloha_bimanual, POSITION_ONLY, gripper=False),
 ]
-"""``pytest.param(factory, id=...)`` entries appended to ``conftest.DRIVER_FACTORIES``."""
+"""The entries appended to ``conftest.DRIVER_REGISTRY``."""

@@ -7,20 +7,20 @@ factory takes an idle simulator (or starts one), resets it to the ready pose, yi
 unconnected :class:`FrankaDriver` on it, and gives the simulator back afterwards. Every test
 thus starts from the same state. The pool's children end with this process (their stdin closes).
 
-The driver runs on wall time (franky-sim paces itself to the wall clock), so the entry carries no
-``SIM_CLOCK`` mark.
+The driver runs on wall time (franky-sim paces itself to the wall clock), so the entry is not
+``sim_clock``.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib.util
+import importlib
 from collections.abc import Iterator
-from typing import Any
 
-import pytest
+from driver_contract import DriverEntry, optional_entry
 
+from robolearn.core.types import ControlMode
 from robolearn.drivers.base import Driver
 from robolearn.drivers.franka import FrankaDriver, FrankySim
 
@@ -62,13 +62,29 @@ def franka_on_franky_sim() -> Iterator[Driver]:
         yield FrankaDriver(sim.driver_config(dynamics_factor=SIM_DYNAMICS_FACTOR))
 
 
-def _installed(*modules: str) -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in modules)
+def _importable(*modules: str) -> bool:
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
 
-FACTORIES: list[Any] = (
-    [pytest.param(franka_on_franky_sim, id="franka-franky_sim")]
-    if _installed("franky", "franky_sim")  # both come with the dev extras
-    else []
+FRANKY_INSTALLED = _importable("franky", "franky_sim")  # both come with the dev extras
+FRANKY_HINT = "franky-control and franky-sim are missing: pip install -e '.[dev]'"
+
+
+ENTRIES: list[DriverEntry] = optional_entry(
+    DriverEntry(
+        "franka-franky_sim",
+        franka_on_franky_sim,
+        modes=frozenset(
+            {ControlMode.JOINT_POSITION, ControlMode.JOINT_IMPEDANCE, ControlMode.EE_DELTA}
+        ),
+        gripper=True,
+    ),
+    available=FRANKY_INSTALLED,
+    install_hint=FRANKY_HINT,
 )
-"""``pytest.param(factory, id=...)`` entries appended to ``conftest.DRIVER_FACTORIES``."""
+"""The entries appended to ``conftest.DRIVER_REGISTRY``."""

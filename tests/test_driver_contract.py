@@ -1,8 +1,8 @@
-"""The driver contract, checked the same way on every driver in ``conftest.DRIVER_FACTORIES``.
+"""The driver contract, checked the same way on every driver in ``conftest.DRIVER_REGISTRY``.
 
 Only ``driver.spec``, ``read()``, ``command()`` and the clock are used: no simulator
-internals. Checks that only hold for a deterministic simulated clock ask the ``sim_clock``
-fixture and skip (or do less) on drivers paced by wall time.
+internals. Each test runs on the entries that have what it needs (``driver_needs``); checks
+that only hold for a deterministic simulated clock run on ``sim_clock`` entries only.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from driver_contract import (
     HOLD_TOL_RAD,
     MODE_FIELDS,
     TRACK_TOL_RAD,
+    DriverEntry,
     assert_state_close,
     bad_commands,
     hold_command,
@@ -32,23 +33,24 @@ from robolearn.core.geometry import quat_error
 from robolearn.core.types import Command, CommandError, ConfigError, ControlMode, DriverError
 from robolearn.drivers.base import Driver
 
-MODES = [pytest.param(m, id=m.value) for m in ControlMode]
-
-
-def require_mode(driver: Driver, mode: ControlMode) -> None:
-    if mode not in driver.spec.control_modes:
-        # The suite runs on every driver; a mode a robot lacks (e.g. torque on a servo arm)
-        # is tested on the drivers that have it, and refusing it is tested below.
-        pytest.skip(f"{driver.spec.name} does not offer {mode.value}")
-
-
-def require_gripper(driver: Driver) -> None:
-    if driver.spec.gripper is None:
-        # Gripperless arms (e.g. a leader arm) run the rest of the suite.
-        pytest.skip(f"{driver.spec.name} has no gripper")
+needs = pytest.mark.driver_needs
+"""Which registry entries a test applies to (see ``conftest.py``): the matrix holds only the
+applicable (driver, mode) cases, so a mode a robot lacks (torque on a servo arm) is tested on
+the drivers that have it, and refusing it is tested by ``test_unsupported_modes_...``."""
 
 
 # ---------------------------------------------------------------------------------- spec
+
+
+def test_registry_entry_declares_what_the_driver_has(
+    driver_entry: DriverEntry, make_driver: Callable[[], Driver]
+) -> None:
+    driver = make_driver()
+    spec = driver.spec
+    assert set(spec.control_modes) == driver_entry.modes, "fix the entry's modes"
+    assert (spec.gripper is not None) == driver_entry.gripper, "fix the entry's gripper"
+    assert bool(spec.cameras) == driver_entry.cameras, "fix the entry's cameras"
+    assert driver_entry.sim_clock != driver.realtime, "a sim_clock entry must not be realtime"
 
 
 def test_spec_joints_are_named_and_limited(make_driver: Callable[[], Driver]) -> None:
@@ -69,9 +71,9 @@ def test_spec_rates_and_modes(make_driver: Callable[[], Driver]) -> None:
     assert all(isinstance(m, ControlMode) for m in spec.control_modes)
 
 
+@needs(gripper=True)
 def test_spec_gripper_range(make_driver: Callable[[], Driver]) -> None:
-    require_gripper(driver := make_driver())
-    gripper = driver.spec.gripper
+    gripper = make_driver().spec.gripper
     assert gripper is not None
     assert 0 <= gripper.min_width < gripper.max_width
     assert gripper.max_force > 0
@@ -157,11 +159,9 @@ def test_read_returns_well_formed_state(driver: Driver) -> None:
         assert state.gripper_width <= spec.gripper.max_width + GRIPPER_TOL_M
 
 
+@needs(cameras=True)
 def test_read_returns_camera_frames_matching_intrinsics(driver: Driver) -> None:
     cameras = driver.spec.cameras
-    if not cameras:
-        # Covered by the "-cameras" registry entry of the same driver.
-        pytest.skip(f"{driver.spec.name} is configured without cameras")
     state = driver.read()
     assert set(state.images) == {c.name for c in cameras}
     assert set(state.depths) == {c.name for c in cameras if c.depth}
@@ -192,10 +192,9 @@ def test_wait_advances_the_clock(driver: Driver, sim_clock: bool) -> None:
             assert stamp_after == pytest.approx(after, abs=1e-9)
 
 
-def test_simulated_wait_matches_the_duration(driver: Driver, sim_clock: bool) -> None:
-    if not sim_clock:
-        # Exact durations hold only on a simulated clock; tests never assert on wall time.
-        pytest.skip("on a wall clock wait() may overshoot by the scheduler's latency")
+@needs(sim_clock=True)
+def test_simulated_wait_matches_the_duration(driver: Driver) -> None:
+    # Exact durations hold only on a simulated clock; tests never assert on wall time.
     physics_step_bound = 1.0 / driver.spec.max_control_hz  # no physics step is longer
     for duration_s in (0.05, 0.0123, 0.0001):  # also durations no physics step divides
         before = driver.now()
@@ -204,9 +203,8 @@ def test_simulated_wait_matches_the_duration(driver: Driver, sim_clock: bool) ->
         assert abs(after - before - duration_s) <= physics_step_bound + 1e-9, duration_s
 
 
-def test_reading_does_not_advance_a_simulated_clock(driver: Driver, sim_clock: bool) -> None:
-    if not sim_clock:
-        pytest.skip("on a wall clock time passes while reading")
+@needs(sim_clock=True)
+def test_reading_does_not_advance_a_simulated_clock(driver: Driver) -> None:
     before = driver.now()
     first, second = driver.read(), driver.read()
     assert first.timestamp == second.timestamp == before == driver.now()
@@ -216,9 +214,7 @@ def test_reading_does_not_advance_a_simulated_clock(driver: Driver, sim_clock: b
 # ------------------------------------------------------------------------------ command
 
 
-@pytest.mark.parametrize("mode", MODES)
 def test_command_returns_the_applied_command(driver: Driver, mode: ControlMode) -> None:
-    require_mode(driver, mode)
     spec = driver.spec
     state = driver.read()
     applied = driver.command(hold_command(spec, mode, state))
@@ -237,19 +233,14 @@ def test_command_returns_the_applied_command(driver: Driver, mode: ControlMode) 
         assert spec.gripper.min_width <= applied.gripper_width <= spec.gripper.max_width
 
 
-@pytest.mark.parametrize("mode", MODES)
 def test_hold_command_keeps_the_robot_still(driver: Driver, mode: ControlMode) -> None:
-    require_mode(driver, mode)
     start = driver.read()
     run_for(driver, 0.5, hold_command(driver.spec, mode, start))
     assert_state_close(driver.read(), start, HOLD_TOL_RAD)
 
 
-@pytest.mark.parametrize(
-    "mode", [pytest.param(m, id=m.value) for m in MODE_FIELDS if "joint_position" in MODE_FIELDS[m]]
-)
+@needs(modes=[m for m in MODE_FIELDS if "joint_position" in MODE_FIELDS[m]])
 def test_joint_targets_are_clipped_to_the_limits(driver: Driver, mode: ControlMode) -> None:
-    require_mode(driver, mode)
     spec = driver.spec
     lower, upper = spec.limits("lower"), spec.limits("upper")
     hold = hold_command(spec, mode, driver.read())
@@ -266,8 +257,8 @@ def test_joint_targets_are_clipped_to_the_limits(driver: Driver, mode: ControlMo
     driver.command(hold)
 
 
+@needs(modes=[ControlMode.JOINT_TORQUE])
 def test_torques_are_clipped_to_the_effort_limits(driver: Driver) -> None:
-    require_mode(driver, ControlMode.JOINT_TORQUE)
     effort = driver.spec.limits("max_effort")
     hold = hold_command(driver.spec, ControlMode.JOINT_TORQUE, driver.read())
     for sign in (1.0, -1.0):
@@ -277,8 +268,8 @@ def test_torques_are_clipped_to_the_effort_limits(driver: Driver) -> None:
     driver.command(hold)
 
 
+@needs(gripper=True)
 def test_gripper_width_is_clipped_to_its_range(driver: Driver) -> None:
-    require_gripper(driver)
     gripper = driver.spec.gripper
     assert gripper is not None
     hold = hold_command(driver.spec, preferred_mode(driver.spec), driver.read())
@@ -288,12 +279,12 @@ def test_gripper_width_is_clipped_to_its_range(driver: Driver) -> None:
     assert applied.gripper_width == pytest.approx(gripper.min_width)
 
 
+@needs(missing_mode=True)
 def test_unsupported_modes_raise_driver_error(driver: Driver) -> None:
+    # The MuJoCo arm offers every mode; tests/test_mujoco_panda.py covers the refusal with a
+    # driver that declares fewer.
     unsupported = [m for m in ControlMode if m not in driver.spec.control_modes]
-    if not unsupported:
-        # The MuJoCo arm offers every mode; tests/test_mujoco_panda.py covers the refusal
-        # with a driver that declares fewer.
-        pytest.skip(f"{driver.spec.name} supports every control mode")
+    assert unsupported
     hold = hold_command(driver.spec, preferred_mode(driver.spec), driver.read())
     for mode in unsupported:
         with pytest.raises(DriverError, match=mode.value):
@@ -303,16 +294,16 @@ def test_unsupported_modes_raise_driver_error(driver: Driver) -> None:
 # ----------------------------------------------------------------------- each mode works
 
 
+@needs(modes=[ControlMode.JOINT_POSITION])
 def test_joint_position_tracks_a_small_target(driver: Driver) -> None:
-    require_mode(driver, ControlMode.JOINT_POSITION)
     target = joint_target(driver.spec, driver.read().q)
     cmd = Command(ControlMode.JOINT_POSITION, joint_position=target)
     run_until_tracked(driver, cmd, target, TRACK_TOL_RAD)
     np.testing.assert_allclose(driver.read().q, target, atol=TRACK_TOL_RAD, rtol=0)
 
 
+@needs(modes=[ControlMode.JOINT_IMPEDANCE])
 def test_joint_impedance_tracks_with_the_given_gains(driver: Driver) -> None:
-    require_mode(driver, ControlMode.JOINT_IMPEDANCE)
     kp, kd = impedance_gains(driver.spec)
     target = joint_target(driver.spec, driver.read().q)
     cmd = Command(ControlMode.JOINT_IMPEDANCE, joint_position=target, stiffness=kp, damping=kd)
@@ -324,8 +315,8 @@ def test_joint_impedance_tracks_with_the_given_gains(driver: Driver) -> None:
     np.testing.assert_allclose(driver.read().q, target, atol=TRACK_TOL_RAD, rtol=0)
 
 
+@needs(modes=[ControlMode.JOINT_IMPEDANCE])
 def test_joint_impedance_without_stiffness_does_not_pull(driver: Driver) -> None:
-    require_mode(driver, ControlMode.JOINT_IMPEDANCE)
     _, kd = impedance_gains(driver.spec)
     start = driver.read()
     target = joint_target(driver.spec, start.q)
@@ -340,15 +331,15 @@ def test_joint_impedance_without_stiffness_does_not_pull(driver: Driver) -> None
     assert_state_close(driver.read(), start, TRACK_TOL_RAD)
 
 
+@needs(modes=[ControlMode.JOINT_TORQUE])
 def test_zero_torque_leaves_the_compensated_arm_in_place(driver: Driver) -> None:
-    require_mode(driver, ControlMode.JOINT_TORQUE)
     start = driver.read()
     run_for(driver, 1.0, Command(ControlMode.JOINT_TORQUE, joint_torque=np.zeros(driver.spec.dof)))
     assert_state_close(driver.read(), start, TRACK_TOL_RAD)
 
 
+@needs(modes=[ControlMode.JOINT_TORQUE])
 def test_torque_turns_a_joint_in_its_direction(driver: Driver) -> None:
-    require_mode(driver, ControlMode.JOINT_TORQUE)
     spec, start = driver.spec, driver.read()
     last = spec.dof - 1  # the lightest joint to turn
     direction = np.sign(joint_target(spec, start.q)[last] - start.q[last])
@@ -358,8 +349,8 @@ def test_torque_turns_a_joint_in_its_direction(driver: Driver) -> None:
     assert direction * (driver.read().q[last] - start.q[last]) > 0.01
 
 
+@needs(modes=[ControlMode.EE_DELTA])
 def test_ee_delta_moves_in_the_commanded_direction(driver: Driver) -> None:
-    require_mode(driver, ControlMode.EE_DELTA)
     step_m, steps = 0.01, 8
     for axis in ((0.0, 0.0, 1.0), (0.0, -1.0, 0.0), (-1.0, 0.0, 0.0)):
         direction = np.array(axis)
@@ -377,8 +368,8 @@ def test_ee_delta_moves_in_the_commanded_direction(driver: Driver) -> None:
         assert np.linalg.norm(quat_error(end.ee_quat, start.ee_quat)) < np.radians(5)
 
 
+@needs(modes=[ControlMode.EE_DELTA])
 def test_ee_delta_rotates_about_the_commanded_axis(driver: Driver) -> None:
-    require_mode(driver, ControlMode.EE_DELTA)
     start = driver.read()
     step_rad, steps = 0.05, 6
     cmd = Command(
@@ -393,8 +384,8 @@ def test_ee_delta_rotates_about_the_commanded_axis(driver: Driver) -> None:
     assert np.linalg.norm(end.ee_pos - start.ee_pos) < 0.01
 
 
+@needs(gripper=True)
 def test_gripper_reaches_the_commanded_width(driver: Driver) -> None:
-    require_gripper(driver)
     gripper = driver.spec.gripper
     assert gripper is not None
     hold = hold_command(driver.spec, preferred_mode(driver.spec), driver.read())
@@ -414,9 +405,7 @@ def test_gripper_reaches_the_commanded_width(driver: Driver) -> None:
 # ------------------------------------------------------------------------- bad commands
 
 
-@pytest.mark.parametrize("mode", MODES)
 def test_bad_commands_raise_and_change_nothing(driver: Driver, mode: ControlMode) -> None:
-    require_mode(driver, mode)
     spec = driver.spec
     for kind in BAD_KINDS:
         start = driver.read()
@@ -431,11 +420,8 @@ def test_bad_commands_raise_and_change_nothing(driver: Driver, mode: ControlMode
         assert_state_close(driver.read(), start, HOLD_TOL_RAD)
 
 
-def test_bad_commands_leave_no_trace_in_simulation(
-    make_driver: Callable[[], Driver], sim_clock: bool
-) -> None:
-    if not sim_clock:
-        pytest.skip("needs a deterministic simulation to compare against")
+@needs(sim_clock=True)
+def test_bad_commands_leave_no_trace_in_simulation(make_driver: Callable[[], Driver]) -> None:
     twins = make_driver(), make_driver()
     for drv in twins:
         drv.connect()

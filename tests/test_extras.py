@@ -7,6 +7,7 @@ refuses them, as an environment without them would) — the only thing patched.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -108,3 +109,28 @@ def test_find_cameras_reports_a_missing_sdk() -> None:
     out = _run(code, blocked={"pyrealsense2"})
     assert out.returncode == 0, out.stderr
     assert "robolearn[realsense]" in out.stdout
+
+
+def _pytest_without_franky(ci: str, *args: str) -> subprocess.CompletedProcess[str]:
+    code = f"import sys, pytest\nsys.exit(pytest.main({list(args)!r} + ['-p', 'no:cacheprovider']))"
+    prelude = BLOCK.format(blocked=["franky", "franky_sim"])
+    env = {**os.environ, "CI": ci}
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code], capture_output=True, text=True, env=env
+    )
+
+
+def test_ci_fails_loudly_without_franky() -> None:
+    contract = _pytest_without_franky("true", "tests/test_driver_contract.py", "-k", "spec_rates")
+    assert contract.returncode == 1, contract.stdout[-2000:]
+    assert "franka-franky_sim: franky-control and franky-sim are missing" in contract.stdout
+    assert "1 error" in contract.stdout and "skipped" not in contract.stdout
+    franka = _pytest_without_franky("true", "tests/test_franka_driver.py", "--co")
+    assert franka.returncode != 0 and "pip install -e '.[dev]'" in franka.stdout
+
+
+def test_developer_run_without_franky_says_what_it_left_out() -> None:
+    out = _pytest_without_franky("", "tests/test_driver_contract.py", "-k", "spec_rates")
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "driver contract: left out franka-franky_sim" in out.stdout
+    assert "franka" not in out.stdout.split("driver contract: left out")[0]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from driver_contract import running_in_ci
 
 from robolearn.control.inference import AsyncInference, obs_spec_of
 from robolearn.control.runner import EpisodeRunner, RunConfig
@@ -47,10 +48,18 @@ from robolearn.drivers.franka import (
     franka_spec,
 )
 from robolearn.drivers.franka.config import FCI_PORT
-from tests.driver_factories_franka import SIM_DYNAMICS_FACTOR, pooled_sim
+from tests.driver_factories_franka import (
+    FRANKY_HINT,
+    FRANKY_INSTALLED,
+    SIM_DYNAMICS_FACTOR,
+    pooled_sim,
+)
 
 # franky-control and franky-sim are in the dev extra, so CI runs these tests; the skips only
-# spare a bare install (franky-control is also the optional `franka` extra).
+# spare a bare install (franky-control is also the optional `franka` extra). Under CI=true a
+# missing franky is an error, not a skip.
+if running_in_ci() and not FRANKY_INSTALLED:
+    raise ImportError(FRANKY_HINT)
 franky = pytest.importorskip("franky", reason="the Franka tests need franky-control")
 pytest.importorskip("franky_sim", reason="the Franka tests need franky-sim")
 

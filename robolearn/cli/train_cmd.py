@@ -19,6 +19,7 @@ def run(cfg: TrainConfig) -> int:
     if not result.main_process:
         return 0
     on = f" on {result.processes} processes" if result.processes > 1 else ""
+    on += f" ({result.device}, {result.precision})"
     print(
         f"trained {result.steps} steps{on} in {result.seconds:.0f} s "
         f"({result.samples_per_s:.0f} samples/s), final loss {result.final_loss:.4f}; "

@@ -60,6 +60,10 @@ class TrainResult:
     """Processes that trained together (``accelerate launch --num_processes N``)."""
     main_process: bool = True
     """Whether this is the run's main process (the one that saves and logs)."""
+    device: str = "cpu"
+    """The device the policy trained on (``cpu``, ``cuda:0``, …)."""
+    precision: str = "fp32"
+    """``bf16`` when the forward passes ran under bf16 autocast (``amp`` on CUDA), else ``fp32``."""
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -318,6 +322,8 @@ class _Trainer:
             samples_per_s=done * self.cfg.batch_size * processes / max(seconds, 1e-9),
             processes=processes,
             main_process=self.acc.is_main_process,
+            device=str(self.acc.device),
+            precision="bf16" if self.acc.mixed_precision == "bf16" else "fp32",
         )
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, float]:
