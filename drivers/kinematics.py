@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from robolearn.core.geometry import quat_error, quat_from_mat
+from robolearn.core.geometry import quat_error
 from robolearn.core.types import FloatArray
 
 
@@ -63,7 +63,9 @@ class DifferentialIK:
         mujoco.mj_kinematics(self._model, self._data)
         mujoco.mj_comPos(self._model, self._data)  # cdof, needed by mj_jacSite
         pos = self._data.site_xpos[self._site_id].copy()
-        return pos, quat_from_mat(self._data.site_xmat[self._site_id])
+        quat = np.empty(4)
+        mujoco.mju_mat2Quat(quat, self._data.site_xmat[self._site_id])
+        return pos, quat
 
     def solve(
         self,
@@ -104,10 +106,30 @@ class DifferentialIK:
         pos, quat = self.forward(q)
         return self._step(q, target_pos - pos, quat_error(target_quat, quat), max_step_rad)
 
-    def _step(
-        self, q: FloatArray, e_pos: FloatArray, e_rot: FloatArray, max_step: float
+    def step_in(
+        self,
+        data: mujoco.MjData,
+        q: FloatArray,
+        e_pos: FloatArray,
+        e_rot: FloatArray,
+        max_step_rad: float = 0.2,
     ) -> FloatArray:
-        mujoco.mj_jacSite(self._model, self._data, self._jac_pos, self._jac_rot, self._site_id)
+        """One DLS step from ``q`` for a site error ``e_pos`` (m) and ``e_rot`` (rotation vector,
+        base frame), with the Jacobian of ``data`` — a simulation of the same model whose
+        kinematics (``mj_kinematics`` + ``mj_comPos``) are current at ``q``. Saves the forward
+        pass of :meth:`differential_step` when the caller already has it."""
+        return self._step(q, e_pos, e_rot, max_step_rad, data)
+
+    def _step(
+        self,
+        q: FloatArray,
+        e_pos: FloatArray,
+        e_rot: FloatArray,
+        max_step: float,
+        data: mujoco.MjData | None = None,
+    ) -> FloatArray:
+        data = self._data if data is None else data
+        mujoco.mj_jacSite(self._model, data, self._jac_pos, self._jac_rot, self._site_id)
         jac, err = self._jac, self._err
         jac[:3] = self._jac_pos[:, self._dofs]
         np.multiply(self._jac_rot[:, self._dofs], self._rot_weight, out=jac[3:])

@@ -18,6 +18,9 @@ Control modes (``control_mode``), all with a last gripper entry:
 
 Actions in ``[-1, 1]`` map the gripper linearly from closed (-1) to open (+1).
 
+``backend`` chooses the simulator: ``"mujoco"`` (default) or ``"pybullet"``, the same robot,
+scene, cameras, observations and action spaces on either (:mod:`robolearn.drivers.panda`).
+
 ``realtime=True`` paces the simulation to the wall clock, as a real arm would run.
 
 Bad actions: a wrong shape, NaN or inf raises :class:`ActionError` before anything reaches
@@ -38,8 +41,16 @@ from gymnasium import spaces
 
 from robolearn.core.geometry import quat_error
 from robolearn.core.types import Command, ConfigError, ControlMode, FloatArray, RobotState
-from robolearn.drivers.mujoco_panda import HOME_Q, CameraRequest, MujocoPandaDriver, SceneConfig
-from robolearn.drivers.mujoco_panda.model import Marker, SceneObject
+from robolearn.drivers.panda import (
+    BACKENDS,
+    HOME_Q,
+    CameraRequest,
+    Marker,
+    SceneConfig,
+    SceneObject,
+    SimulatedPanda,
+    make_simulated_panda,
+)
 from robolearn.envs import conventions as cv
 from robolearn.envs.conventions import CONTROL_MODES as CONTROL_MODES
 from robolearn.envs.conventions import ActionError as ActionError
@@ -84,21 +95,22 @@ class Task:
     """Box (low, high corners) that end-effector actions keep the hand in; None: no box in
     the env (the v0 tasks; on a robot the control loop's safety box still applies)."""
 
-    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+    def reset(self, driver: SimulatedPanda, rng: np.random.Generator) -> TaskState:
         """Place objects and sample the goal."""
         raise NotImplementedError
 
-    def achieved_goal(self, driver: MujocoPandaDriver) -> FloatArray:
+    def achieved_goal(self, driver: SimulatedPanda) -> FloatArray:
         """The point that must reach the goal (end effector or object), (3,)."""
         raise NotImplementedError
 
-    def state_obs(self, driver: MujocoPandaDriver, task: TaskState) -> dict[str, FloatArray]:
+    def state_obs(self, driver: SimulatedPanda, task: TaskState) -> dict[str, FloatArray]:
         """Privileged task state for the ``state`` observation mode."""
         return {"goal_pos": task.goal.astype(np.float32)}
 
 
 class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
-    """A Franka Panda task in MuJoCo; see the module docstring for modes and spaces."""
+    """A Franka Panda task in MuJoCo or PyBullet; see the module docstring for modes and
+    spaces."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gym API)
 
@@ -120,7 +132,9 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         max_ee_rot_rad: float = 0.2,
         terminate_on_success: bool = False,
         realtime: bool = False,
+        backend: str = "mujoco",
     ) -> None:
+        _check_choice("backend", backend, BACKENDS)
         _check_choice("obs_mode", obs_mode, ("state", "image"))
         cv.check_control_mode(control_mode)
         _check_choice("reward_type", reward_type, ("dense", "sparse"))
@@ -138,13 +152,13 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._cameras = cameras if obs_mode == "image" else ()
         requests = [CameraRequest(c, image_size[0], image_size[1], depth) for c in self._cameras]
         scene = SceneConfig(objects=task.objects, markers=task.markers, physics_dt=physics_dt)
-        self.driver = MujocoPandaDriver(
-            scene, cameras=requests, control_hz=control_hz, realtime=realtime
+        self.backend = backend
+        self.driver: SimulatedPanda = make_simulated_panda(
+            backend, scene, cameras=tuple(requests), control_hz=control_hz, realtime=realtime
         )
         self.driver.connect()
         self._task_state = TaskState(goal=np.zeros(3))
         self._ee_quat_ref = DOWN_QUAT.copy()
-        self._frame_renderer: Any = None
         self.action_space: spaces.Box = self._make_action_space()
         self._action_low = self.action_space.low.astype(np.float64)
         self._action_high = self.action_space.high.astype(np.float64)
@@ -193,19 +207,9 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        if self._frame_renderer is None:
-            from robolearn.drivers.mujoco_panda.render import CameraRenderer
-
-            h, w = self._render_size
-            self._frame_renderer = CameraRenderer(self.driver.model, [CameraRequest("front", h, w)])
-            self._frame_renderer.open()
-        images, _ = self._frame_renderer.render(self.driver.data)
-        return images["front"]
+        return self.driver.render_frame("front", *self._render_size)
 
     def close(self) -> None:
-        if self._frame_renderer is not None:
-            self._frame_renderer.close()
-            self._frame_renderer = None
         self.driver.disconnect()
 
     # ------------------------------------------------------------ helpers

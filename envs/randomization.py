@@ -280,6 +280,17 @@ def _franka_task(env: gym.Env[Any, Any], who: str) -> FrankaTaskEnv:
     return base
 
 
+def _mujoco_model(env: FrankaTaskEnv) -> mujoco.MjModel:
+    from robolearn.drivers.mujoco_panda import MujocoPandaDriver
+
+    if not isinstance(env.driver, MujocoPandaDriver):
+        raise ConfigError(
+            f"model randomization writes MuJoCo model fields; the {env.backend} backend does not "
+            "have them yet: randomize on --backend mujoco"
+        )
+    return env.driver.model
+
+
 class ModelRandomization(gym.Wrapper[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray]):
     """Writes *nominal × draw* into a Franka task's MuJoCo model on every reset (the physics
     and visual part of :class:`DomainRandomization`, which sets :attr:`draws`).
@@ -292,7 +303,7 @@ class ModelRandomization(gym.Wrapper[dict[str, Any], np.ndarray, dict[str, Any],
     def __init__(self, env: gym.Env[dict[str, Any], np.ndarray]) -> None:
         gym.Wrapper.__init__(self, env)
         self._base = _franka_task(env, "ModelRandomization")
-        self._model = self._base.driver.model
+        self._model = _mujoco_model(self._base)
         self.targets = _Targets.of(self._model, [o.name for o in self._base.task.objects])
         self.nominal = {name: getattr(self._model, name).copy() for name in _MODEL_FIELDS}
         """The model fields as built, before any draw."""
@@ -432,7 +443,7 @@ class DomainRandomization(
         self.noise = ObservationNoise(self.latency, stds, seed_to_rng=noise_generator)
         gym.Wrapper.__init__(self, self.noise)
         self.config = config
-        self._model = self.model_randomization.unwrapped.driver.model  # type: ignore[attr-defined]
+        self._model = _mujoco_model(_franka_task(env, "DomainRandomization"))
         self._targets = self.model_randomization.targets
         self._nominal = self.model_randomization.nominal
         self._param_rng = param_generator(None)

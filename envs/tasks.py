@@ -14,8 +14,7 @@ import numpy as np
 
 from robolearn.core.geometry import yaw_quat
 from robolearn.core.types import FloatArray
-from robolearn.drivers.mujoco_panda import MujocoPandaDriver
-from robolearn.drivers.mujoco_panda.model import SceneObject
+from robolearn.drivers.panda import SceneObject, SimulatedPanda
 from robolearn.envs.base import Task, TaskState
 
 CUBE_HALF_M = 0.02
@@ -50,10 +49,10 @@ class ReachTask(Task):
     GOAL_LOW: ClassVar[FloatArray] = np.array([0.30, -0.25, 0.05])
     GOAL_HIGH: ClassVar[FloatArray] = np.array([0.60, 0.25, 0.35])
 
-    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+    def reset(self, driver: SimulatedPanda, rng: np.random.Generator) -> TaskState:
         return TaskState(goal=rng.uniform(self.GOAL_LOW, self.GOAL_HIGH))
 
-    def achieved_goal(self, driver: MujocoPandaDriver) -> FloatArray:
+    def achieved_goal(self, driver: SimulatedPanda) -> FloatArray:
         return driver.ee_pose()[0]
 
 
@@ -62,15 +61,15 @@ class _CubeTask(Task):
 
     objects = (CUBE,)
 
-    def _place_cube(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> FloatArray:
+    def _place_cube(self, driver: SimulatedPanda, rng: np.random.Generator) -> FloatArray:
         pos = np.append(_sample_xy(rng), CUBE_HALF_M)
         driver.set_object_pose("cube", pos, yaw_quat(rng.uniform(-MAX_CUBE_YAW, MAX_CUBE_YAW)))
         return pos
 
-    def achieved_goal(self, driver: MujocoPandaDriver) -> FloatArray:
+    def achieved_goal(self, driver: SimulatedPanda) -> FloatArray:
         return driver.object_pose("cube")[0]
 
-    def state_obs(self, driver: MujocoPandaDriver, task: TaskState) -> dict[str, FloatArray]:
+    def state_obs(self, driver: SimulatedPanda, task: TaskState) -> dict[str, FloatArray]:
         pos, quat = driver.object_pose("cube")
         return {
             "object_pos": pos.astype(np.float32),
@@ -87,7 +86,7 @@ class PushTask(_CubeTask):
     name = "FrankaPush"
     max_episode_steps = 100
 
-    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+    def reset(self, driver: SimulatedPanda, rng: np.random.Generator) -> TaskState:
         start = self._place_cube(driver, rng)
         goal = np.append(_sample_far_xy(rng, start[:2], 0.1), CUBE_HALF_M)
         return TaskState(goal=goal, object_start=start)
@@ -114,7 +113,7 @@ class LiftTask(_CubeTask):
     name = "FrankaLift"
     max_episode_steps = 80
 
-    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+    def reset(self, driver: SimulatedPanda, rng: np.random.Generator) -> TaskState:
         start = self._place_cube(driver, rng)
         return TaskState(goal=start + np.array([0.0, 0.0, LIFT_HEIGHT_M]), object_start=start)
 
@@ -125,7 +124,7 @@ class PickPlaceTask(_CubeTask):
     name = "FrankaPickPlace"
     max_episode_steps = 120
 
-    def reset(self, driver: MujocoPandaDriver, rng: np.random.Generator) -> TaskState:
+    def reset(self, driver: SimulatedPanda, rng: np.random.Generator) -> TaskState:
         start = self._place_cube(driver, rng)
         xy = _sample_far_xy(rng, start[:2], 0.12)
         goal = np.append(xy, CUBE_HALF_M + rng.uniform(0.0, 0.18))

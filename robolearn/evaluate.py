@@ -53,6 +53,10 @@ class EvalSpec:
     """Registered env id; default: the env the policy's training data came from."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Env options on top of the policy's recorded ones."""
+    randomize: str | None = None
+    """Domain randomization during the episodes: a preset of
+    :data:`robolearn.envs.randomization.PRESETS` or a JSON file; each episode's draws follow
+    from its seed."""
     episodes: int = 50
     workers: int = 2
     """Parallel env processes."""
@@ -97,6 +101,10 @@ class EvalResult:
     policy: str
     episodes: list[EpisodeResult]
     seconds: float
+    backend: str = "mujoco"
+    """The simulator the episodes ran in, or ``robot`` for hardware."""
+    randomize: str | None = None
+    """The domain randomization the episodes ran under, if any."""
 
     @property
     def successes(self) -> int:
@@ -114,6 +122,8 @@ class EvalResult:
         """JSON-ready figures."""
         return {
             "env": self.env,
+            "backend": self.backend,
+            "randomize": self.randomize,
             "policy": self.policy,
             "episodes": len(self.episodes),
             "successes": self.successes,
@@ -159,6 +169,10 @@ def evaluate(spec: EvalSpec) -> EvalResult:
         return _evaluate_on_robot(spec)
     env_id, kwargs = env_for_policy(spec.policy, spec.env, spec.env_kwargs)
     _check_spec(spec.policy, env_id, kwargs)
+    if spec.randomize is not None:
+        from robolearn.envs.randomization import DomainRandomizationConfig
+
+        DomainRandomizationConfig.load(spec.randomize)  # a bad name fails before any worker
     video_dir = spec.out / "videos" if spec.out is not None and spec.videos > 0 else None
     shards = [list(range(w, spec.episodes, spec.workers)) for w in range(spec.workers)]
     shards = [s for s in shards if s]
@@ -171,7 +185,9 @@ def evaluate(spec: EvalSpec) -> EvalResult:
             futures = [pool.submit(_run_shard, spec, env_id, kwargs, s, video_dir) for s in shards]
             rows = [r for f in futures for r in f.result()]
     rows.sort(key=lambda r: r.episode)
-    result = EvalResult(env_id, spec.policy, rows, time.perf_counter() - t0)
+    backend = str(kwargs.get("backend", "mujoco"))
+    seconds = time.perf_counter() - t0
+    result = EvalResult(env_id, spec.policy, rows, seconds, backend, spec.randomize)
     if spec.out is not None:
         write_report(result, spec.out)
     return result
@@ -205,7 +221,7 @@ def _evaluate_on_robot(spec: EvalSpec) -> EvalResult:
             env.close()
     for row in rows:
         row.success = judge(row.episode)
-    result = EvalResult(f"robot:{spec.robot}", spec.policy, rows, time.perf_counter() - t0)
+    result = EvalResult(f"robot:{spec.robot}", spec.policy, rows, time.perf_counter() - t0, "robot")
     if spec.out is not None:
         write_report(result, spec.out)
     return result
@@ -252,6 +268,10 @@ def _run_shard(
     torch.set_num_threads(1)
     render = video_dir is not None and any(k < spec.videos for k in episodes)
     env = envs.make(env_id, **kwargs, render_mode="rgb_array" if render else None)
+    if spec.randomize is not None:
+        from robolearn.envs.randomization import DomainRandomization, DomainRandomizationConfig
+
+        env = DomainRandomization(env, DomainRandomizationConfig.load(spec.randomize))
     policy = _load(spec, env)
     try:
         return [_episode(env, policy, spec, k, video_dir) for k in episodes]

@@ -120,7 +120,7 @@ def test_deploy_a_policy_on_aloha(aloha: Aloha, tmp_path: Path) -> None:
     folder, spec = _policy_folder(tmp_path / "policy", aloha)
     out = tmp_path / "deploy"
     robot = ["--robot", "aloha", "--robot-option", *aloha.robot_options()]
-    run = ["--episodes", "1", "--seconds", "1", "--backend", "sync", "--no-keyboard-estop"]
+    run = ["--episodes", "1", "--seconds", "1", "--inference", "sync", "--no-keyboard-estop"]
     status = main(["deploy", *robot, "--policy", str(folder), *run, "--out", str(out)])
     assert status == 0
     rows = json.loads((out / "summary.json").read_text())

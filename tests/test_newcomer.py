@@ -183,7 +183,7 @@ def test_record_train_eval_deploy_with_cameras(camera_policy: Path, tmp_path: Pa
     run = ["--episodes", "1", "--out"]
     evaluate = ["eval", "--policy", str(camera_policy), "--workers", "1", "--videos", "0"]
     assert main([*evaluate, *run, str(tmp_path / "e")]) == 0
-    deploy = ["deploy", "--policy", str(camera_policy), "--backend", "sync", "--seconds", "0.5"]
+    deploy = ["deploy", "--policy", str(camera_policy), "--inference", "sync", "--seconds", "0.5"]
     argv = [*deploy, "--no-realtime", "--no-keyboard-estop", *run, str(tmp_path / "d")]
     assert main(argv) == 0
 
@@ -235,7 +235,16 @@ def _bad_inputs(data: Path, run: Path, tmp: Path) -> dict[str, tuple[list[str], 
     a_file = tmp / "a_file"
     a_file.write_text("x")
     evaluate = ["eval", "--episodes", "1", "--workers", "1", "--out", str(tmp / "e")]
-    deploy = ["deploy", "--episodes", "1", "--seconds", "0.2", "--no-realtime", "--backend", "sync"]
+    deploy = [
+        "deploy",
+        "--episodes",
+        "1",
+        "--seconds",
+        "0.2",
+        "--no-realtime",
+        "--inference",
+        "sync",
+    ]
     deploy += ["--no-keyboard-estop"]
     train = ["train", "--dataset", str(data), "--steps", "2", "--batch-size", "8"]
     return {
@@ -424,7 +433,7 @@ def test_report_plots_use_integer_steps() -> None:
 
 
 def _deploy_cfg(out: Path, **kw: object) -> DeployConfig:
-    options = {"episodes": 2, "seconds": 1.0, "realtime": False, "backend": "sync", "env": ENV}
+    options = {"episodes": 2, "seconds": 1.0, "realtime": False, "inference": "sync", "env": ENV}
     return DeployConfig(out=out, keyboard_estop=False, **{**options, **kw})  # type: ignore[arg-type]
 
 
@@ -451,7 +460,7 @@ def test_deploy_into_an_earlier_deploy_needs_overwrite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "d"
-    argv = ["deploy", "--env", ENV, "--seconds", "0.5", "--no-realtime", "--backend", "sync"]
+    argv = ["deploy", "--env", ENV, "--seconds", "0.5", "--no-realtime", "--inference", "sync"]
     argv += ["--no-keyboard-estop", "--out", str(out)]
     assert main([*argv, "--episodes", "2"]) == 0
     (out / "notes.txt").write_text("mine")

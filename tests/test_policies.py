@@ -330,7 +330,7 @@ def test_deploy_runs_a_saved_policy(backend: str, lift_data: Path, tmp_path: Pat
             "1",
             "--seconds",
             "1",
-            "--backend",
+            "--inference",
             backend,
             "--no-realtime",
             "--no-keyboard-estop",

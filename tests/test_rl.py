@@ -154,7 +154,7 @@ def test_deploy_runs_an_sb3_checkpoint_like_any_policy(tmp_path: Path) -> None:
     run_rl(_config(tmp_path, "sac", her=True, steps=200, eval_every=200, out=out))
     last = out / "checkpoints" / "last"
     deploy = ["deploy", "--policy", str(last), "--episodes", "1", "--seconds", "1"]
-    deploy += ["--backend", "sync", "--no-realtime", "--no-keyboard-estop"]
+    deploy += ["--inference", "sync", "--no-realtime", "--no-keyboard-estop"]
     assert main([*deploy, "--out", str(tmp_path / "deploy")]) == 0
     sent = DatasetReader(tmp_path / "deploy" / "dataset").column("policy.action")  # (20, 4)
 

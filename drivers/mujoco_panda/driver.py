@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -24,26 +25,25 @@ from robolearn.core.types import (
     RobotState,
     require_finite,
 )
-from robolearn.drivers.base import Driver
 from robolearn.drivers.kinematics import DifferentialIK
-from robolearn.drivers.mujoco_panda.model import (
+from robolearn.drivers.mujoco_panda.model import ARM_KD, ARM_KP, EE_SITE, build_model
+from robolearn.drivers.mujoco_panda.render import CameraRenderer
+from robolearn.drivers.panda import (
     ARM_JOINTS,
-    ARM_KD,
-    ARM_KP,
-    EE_SITE,
     FINGER_JOINTS,
     HOME_Q,
+    MAX_DAMPING,
+    MAX_EE_STEP_M,
+    MAX_EE_STEP_RAD,
+    MAX_GRIPPER_WIDTH,
+    MAX_STIFFNESS,
+    PANDA_MAX_EFFORT,
+    PANDA_MAX_VELOCITY,
+    TABLE,
+    CameraRequest,
     SceneConfig,
-    build_model,
+    SimulatedPanda,
 )
-from robolearn.drivers.mujoco_panda.render import CameraRenderer, CameraRequest
-
-PANDA_MAX_VELOCITY = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)  # rad/s (URDF)
-PANDA_MAX_EFFORT = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)  # N·m
-MAX_STIFFNESS = 3000.0  # N·m/rad, JOINT_IMPEDANCE upper bound
-MAX_DAMPING = 200.0  # N·m·s/rad
-MAX_EE_STEP_M = 0.1  # largest EE_DELTA translation accepted per command
-MAX_EE_STEP_RAD = 0.5  # largest EE_DELTA rotation accepted per command
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,15 @@ _POSITION_GAINS = _Gains(tuple(ARM_KP), tuple(ARM_KD))
 _TORQUE_GAINS = _Gains((0.0,) * 7, (0.0,) * 7, torque=True)
 
 
-class MujocoPandaDriver(Driver):
+class MujocoPandaDriver(SimulatedPanda):
     """A simulated Franka Panda on a table, with optional offscreen cameras.
 
     ``wait(duration_s)`` advances physics by ``duration_s`` of simulated time; with
-    ``realtime=True`` it also paces itself to the wall clock, like a real arm.
+    ``realtime=True`` it also paces itself to the wall clock, like a real arm. Implements the
+    scene contract :class:`~robolearn.drivers.panda.SimulatedPanda`.
     """
+
+    backend = "mujoco"
 
     def __init__(
         self,
@@ -89,7 +92,11 @@ class MujocoPandaDriver(Driver):
         self._upper = self._spec.limits("upper")
         self._effort = self._spec.limits("max_effort")
         self._gains: _Gains | None = None
-        self._gripper_target = 0.08
+        self._gripper_target = MAX_GRIPPER_WIDTH
+        self._object_names = [o.name for o in self.scene.objects]
+        self._marker_names = [m.name for m in self.scene.markers]
+        self._frame_renderer: tuple[tuple[str, int, int], CameraRenderer] | None = None
+        self._ee_quat: FloatArray | None = None
 
     # ----------------------------------------------------------------- spec
     def _build_spec(self, control_hz: float) -> RobotSpec:
@@ -131,6 +138,9 @@ class MujocoPandaDriver(Driver):
 
     def _disconnect(self) -> None:
         self._renderer.close()
+        if self._frame_renderer is not None:
+            self._frame_renderer[1].close()
+            self._frame_renderer = None
 
     def reset_robot(self, q: FloatArray, gripper_width: float = 0.08) -> None:
         """Reset the simulation: the arm at ``q`` at rest, position control, gripper set."""
@@ -142,6 +152,7 @@ class MujocoPandaDriver(Driver):
         self._gripper_target = float(gripper_width)
         self.data.ctrl[7] = gripper_width / 2.0
         mujoco.mj_forward(self.model, self.data)
+        self._ee_quat = None
         self._wall_offset = None
 
     # ---------------------------------------------------------------- read
@@ -153,21 +164,23 @@ class MujocoPandaDriver(Driver):
     def read_proprio(self) -> RobotState:
         """The robot's state without rendering any camera (cheap; simulation only)."""
         d = self.data
+        pos, quat = self.ee_pose()
         return RobotState(
             timestamp=float(d.time),
             q=d.qpos[self._qadr].copy(),
             dq=d.qvel[self._vadr].copy(),
             tau=d.actuator_force[:7].copy(),
-            ee_pos=d.site_xpos[self._site].copy(),
-            ee_quat=quat_from_mat(d.site_xmat[self._site]),
+            ee_pos=pos,
+            ee_quat=quat,
             gripper_width=self.gripper_width(),
         )
 
     def ee_pose(self) -> tuple[FloatArray, FloatArray]:
         """End-effector position (3,) and quaternion (4,) without rendering cameras."""
-        return self.data.site_xpos[self._site].copy(), quat_from_mat(
-            self.data.site_xmat[self._site]
-        )
+        if self._ee_quat is None:  # once per physics state: the pose is read several times
+            self._ee_quat = np.empty(4)
+            mujoco.mju_mat2Quat(self._ee_quat, self.data.site_xmat[self._site])
+        return self.data.site_xpos[self._site].copy(), self._ee_quat.copy()
 
     def joint_positions(self) -> FloatArray:
         """Arm joint positions (7,) without rendering cameras."""
@@ -247,11 +260,11 @@ class MujocoPandaDriver(Driver):
         )
         dpos = _clip_norm(dpos, MAX_EE_STEP_M)
         drot = _clip_norm(drot, MAX_EE_STEP_RAD)
-        pos = self.data.site_xpos[self._site] + dpos
-        quat = quat_multiply(quat_from_rotvec(drot), quat_from_mat(self.data.site_xmat[self._site]))
-        # One damped-least-squares step per command: the next command starts from the
-        # measured pose, so the residual of the linearised step is corrected on the next tick.
-        q = self._ik.differential_step(self.data.qpos[self._qadr], pos, quat)
+        # One damped-least-squares step per command towards (pose + delta): its error is the
+        # delta itself, and the simulation's own kinematics give the Jacobian. The next
+        # command starts from the measured pose, so the residual of the linearised step is
+        # corrected on the next tick.
+        q = self._ik.step_in(self.data, self.data.qpos[self._qadr], dpos, drot)
         q = self._apply_position(q)
         return Command(
             cmd.mode, ee_delta_pos=dpos, ee_delta_rot=drot, joint_position=q, gripper_width=gripper
@@ -300,7 +313,9 @@ class MujocoPandaDriver(Driver):
     def _update_poses(self) -> None:
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_comPos(self.model, self.data)
-        mujoco.mj_camlight(self.model, self.data)
+        if self._renderer.specs:  # camera poses, for the renders; camera_pose() does its own
+            mujoco.mj_camlight(self.model, self.data)
+        self._ee_quat = None
 
     def _pace_to_wall_clock(self) -> None:
         now = time.perf_counter()
@@ -314,26 +329,89 @@ class MujocoPandaDriver(Driver):
         return self._ik
 
     def object_pose(self, name: str) -> tuple[FloatArray, FloatArray]:
-        """World position (3,) and quaternion (4,) of a scene object."""
-        body = self.model.body(name)
-        return self.data.xpos[body.id].copy(), self.data.xquat[body.id].copy()
+        """World position (3,) and quaternion (4,) of a scene object or marker."""
+        body = self._body(name)
+        return self.data.xpos[body].copy(), self.data.xquat[body].copy()
 
     def object_velocity(self, name: str) -> FloatArray:
-        """Linear (3,) then angular (3,) velocity of a free scene object."""
-        adr = self.model.joint(f"{name}_joint").dofadr[0]
-        return self.data.qvel[adr : adr + 6].copy()
+        """Linear (3,) then angular (3,) velocity of a free scene object, world frame."""
+        adr = self._free_joint(name).dofadr[0]
+        # A free joint's qvel is the world-frame linear and the body-frame angular velocity.
+        rot = self.data.xmat[self._body(name)].reshape(3, 3)
+        return np.concatenate(
+            [self.data.qvel[adr : adr + 3], rot @ self.data.qvel[adr + 3 : adr + 6]]
+        )
 
     def set_object_pose(self, name: str, pos: FloatArray, quat: FloatArray) -> None:
         """Place a free scene object at rest."""
-        joint = self.model.joint(f"{name}_joint")
+        joint = self._free_joint(name)
         self.data.qpos[joint.qposadr[0] : joint.qposadr[0] + 7] = np.concatenate([pos, quat])
         self.data.qvel[joint.dofadr[0] : joint.dofadr[0] + 6] = 0.0
         mujoco.mj_forward(self.model, self.data)
+        self._ee_quat = None
+
+    def set_object_velocity(self, name: str, linear: FloatArray, angular: FloatArray) -> None:
+        """Set a free object's world-frame linear and angular velocity."""
+        adr = self._free_joint(name).dofadr[0]
+        # A free joint's angular velocity is in the body frame in MuJoCo.
+        rot = self.data.xmat[self._body(name)].reshape(3, 3)
+        self.data.qvel[adr : adr + 6] = np.concatenate([linear, rot.T @ np.asarray(angular)])
 
     def set_marker(self, name: str, pos: FloatArray) -> None:
         """Move a visual marker (e.g. a goal)."""
+        if name not in self._marker_names:
+            raise ConfigError(f"unknown marker {name!r}; the scene has: {self._marker_names}")
         self.data.mocap_pos[self.model.body(name).mocapid[0]] = pos
         self._update_poses()  # visible to object_pose() and the next render at once
+
+    def in_contact(self, body_a: str, body_b: str) -> bool:
+        """Whether two bodies (objects, ``table``, Panda links) touch now."""
+        a, b = self._body(body_a), self._body(body_b)
+        d, m = self.data, self.model
+        for i in range(d.ncon):
+            pair = {int(m.geom_bodyid[d.contact.geom1[i]]), int(m.geom_bodyid[d.contact.geom2[i]])}
+            if pair == {a, b}:
+                return True
+        return False
+
+    def camera_pose(self, name: str) -> tuple[FloatArray, FloatArray]:
+        """World pose of a scene camera: position (3,), quaternion (4,); looks along -z."""
+        cam = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+        if cam < 0:
+            known = ", ".join(c.name for c in self.scene.cameras)
+            raise ConfigError(f"unknown camera {name!r}; the scene has: {known}")
+        mujoco.mj_camlight(self.model, self.data)
+        return self.data.cam_xpos[cam].copy(), quat_from_mat(self.data.cam_xmat[cam])
+
+    def render_frame(self, camera: str, height: int, width: int) -> np.ndarray:
+        """One RGB frame (H, W, 3) uint8 of a scene camera at any size (for ``env.render``)."""
+        key = (camera, height, width)
+        if self._frame_renderer is None or self._frame_renderer[0] != key:
+            if self._frame_renderer is not None:
+                self._frame_renderer[1].close()
+            renderer = CameraRenderer(self.model, [CameraRequest(camera, height, width)])
+            renderer.open()
+            self._frame_renderer = (key, renderer)
+        mujoco.mj_camlight(self.model, self.data)  # skipped by stepping when no camera reads
+        images, _ = self._frame_renderer[1].render(self.data)
+        return images[camera]
+
+    def _body(self, name: str) -> int:
+        if name == TABLE:
+            return 0  # the table (and the floor below it) are geoms of the world body
+        body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
+        if body < 0:
+            raise ConfigError(f"unknown body {name!r}; the scene has: {self._body_names()}")
+        return int(body)
+
+    def _free_joint(self, name: str) -> Any:
+        if name not in self._object_names:
+            raise ConfigError(f"unknown object {name!r}; the scene has: {self._object_names}")
+        return self.model.joint(f"{name}_joint")
+
+    def _body_names(self) -> str:
+        names = [self.model.body(i).name for i in range(1, self.model.nbody)]
+        return ", ".join([TABLE, *names])
 
 
 def _clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:

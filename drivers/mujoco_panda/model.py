@@ -11,19 +11,46 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
 from robolearn.core.geometry import quat_from_mat
-from robolearn.core.types import ConfigError, FloatArray
+from robolearn.core.types import FloatArray
+from robolearn.drivers.panda import (
+    ARM_JOINTS,
+    DEFAULT_CAMERAS,
+    EE_LINK,
+    FINGER_JOINTS,
+    FINGER_LINKS,
+    HOME_Q,
+    TABLE,
+    TABLE_CENTER_XY,
+    TABLE_HALF_EXTENTS,
+    CameraMount,
+    Marker,
+    SceneConfig,
+    SceneObject,
+    look_at_axes,
+    panda_urdf_dir,
+)
 
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+__all__ = [
+    "ARM_JOINTS",
+    "DEFAULT_CAMERAS",
+    "EE_SITE",
+    "FINGER_JOINTS",
+    "HOME_Q",
+    "CameraMount",
+    "Marker",
+    "SceneConfig",
+    "SceneObject",
+    "build_model",
+    "panda_urdf_dir",
+]
+
 EE_SITE = "ee"
-HOME_Q = np.array([0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398])
-"""The usual Franka 'ready' pose (rad)."""
+"""The MuJoCo site at the URDF's ``panda_grasptarget`` frame."""
 
 # Position-servo gains per joint (N·m/rad, N·m·s/rad): stiff and near critically damped for
 # the joint-space inertia of this URDF (its link inertias are placeholders of 0.1 kg·m²).
@@ -33,79 +60,6 @@ ARM_ARMATURE = 0.1
 ARM_DAMPING = 2.0
 FINGER_KP = 2000.0
 FINGER_KD = 40.0
-TABLE_HALF_EXTENTS = (0.55, 0.6, 0.02)
-TABLE_CENTER_XY = (0.45, 0.0)
-
-
-@dataclass(frozen=True)
-class SceneObject:
-    """A free rigid box on the table (a task's cube)."""
-
-    name: str
-    half_extents: tuple[float, float, float] = (0.02, 0.02, 0.02)
-    mass: float = 0.05
-    rgba: tuple[float, float, float, float] = (0.85, 0.2, 0.2, 1.0)
-    friction: float = 1.0
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A visual-only sphere moved by the task (a goal), never colliding."""
-
-    name: str
-    radius: float = 0.015
-    rgba: tuple[float, float, float, float] = (0.1, 0.8, 0.2, 0.5)
-
-
-@dataclass(frozen=True)
-class CameraMount:
-    """Where a camera sits. ``body`` None means fixed in the world."""
-
-    name: str
-    pos: tuple[float, float, float]
-    look_at: tuple[float, float, float]
-    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    body: str | None = None
-    fovy_deg: float = 58.0
-
-
-DEFAULT_CAMERAS = (
-    CameraMount("front", pos=(1.25, 0.0, 0.65), look_at=(0.4, 0.0, 0.12), fovy_deg=50.0),
-    # On the hand, looking along the approach axis (hand +z) past the fingers.
-    CameraMount(
-        "wrist",
-        pos=(0.06, 0.0, 0.02),
-        look_at=(0.0, 0.0, 0.2),
-        up=(1.0, 0.0, 0.0),
-        body="panda_hand",
-        fovy_deg=70.0,
-    ),
-)
-
-
-@dataclass(frozen=True)
-class SceneConfig:
-    """What goes into the simulated scene besides the robot."""
-
-    objects: tuple[SceneObject, ...] = ()
-    markers: tuple[Marker, ...] = ()
-    cameras: tuple[CameraMount, ...] = DEFAULT_CAMERAS
-    physics_dt: float = 0.002
-    offscreen_size: tuple[int, int] = (480, 640)
-    """Largest (height, width) any camera renders at."""
-
-
-def panda_urdf_dir() -> str:
-    """Folder of the Panda URDF inside pybullet_data (installed with pybullet)."""
-    import pybullet_data
-
-    path = os.path.join(pybullet_data.getDataPath(), "franka_panda")
-    if not os.path.isfile(os.path.join(path, "panda.urdf")):
-        raise ConfigError(
-            f"pybullet_data has no franka_panda/panda.urdf under {path}; "
-            "reinstall it with: pip install --force-reinstall pybullet"
-        )
-    return path
 
 
 def _load_panda_spec() -> mujoco.MjSpec:
@@ -123,13 +77,7 @@ def _load_panda_spec() -> mujoco.MjSpec:
 
 
 def _look_at_quat(eye: FloatArray, target: FloatArray, up: FloatArray) -> FloatArray:
-    forward = target - eye
-    forward = forward / np.linalg.norm(forward)
-    z_axis = -forward  # MuJoCo cameras look along their -z axis
-    x_axis = np.cross(forward, up)
-    x_axis = x_axis / np.linalg.norm(x_axis)
-    y_axis = np.cross(z_axis, x_axis)
-    return quat_from_mat(np.column_stack([x_axis, y_axis, z_axis]))
+    return quat_from_mat(look_at_axes(eye, target, up))  # MuJoCo cameras look along -z
 
 
 def _split_visual_collision(spec: mujoco.MjSpec) -> None:
@@ -139,7 +87,7 @@ def _split_visual_collision(spec: mujoco.MjSpec) -> None:
         if geom.meshname:
             geom.group = 2 if geom.contype == 0 else 3
             geom.rgba = [0.92, 0.92, 0.95, 1.0]
-    for name in ("panda_leftfinger", "panda_rightfinger"):
+    for name in FINGER_LINKS:
         for geom in spec.body(name).geoms:
             if geom.contype:
                 geom.friction = [1.5, 0.02, 0.001]
@@ -177,7 +125,7 @@ def _configure_robot(spec: mujoco.MjSpec) -> None:
     for body in spec.bodies:
         if body.name.startswith("panda_"):
             body.gravcomp = 1.0
-    spec.body("panda_grasptarget").add_site(
+    spec.body(EE_LINK).add_site(
         name=EE_SITE, size=[0.005, 0.005, 0.005], rgba=[1, 0, 0, 0], group=4
     )
 
@@ -205,7 +153,7 @@ def _add_environment(spec: mujoco.MjSpec, cfg: SceneConfig) -> None:
     )
     hx, hy, hz = TABLE_HALF_EXTENTS
     world.add_geom(
-        name="table",
+        name=TABLE,
         type=mujoco.mjtGeom.mjGEOM_BOX,
         size=[hx, hy, hz],
         pos=[TABLE_CENTER_XY[0], TABLE_CENTER_XY[1], -hz],
@@ -255,9 +203,7 @@ def _add_cameras(spec: mujoco.MjSpec, cameras: tuple[CameraMount, ...]) -> None:
 
 def build_model(cfg: SceneConfig) -> mujoco.MjModel:
     """Compile the Panda-on-a-table scene described by ``cfg``."""
-    names = [o.name for o in cfg.objects] + [m.name for m in cfg.markers]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"scene object and marker names must be unique, got {names}")
+    cfg.check_names()
     spec = _load_panda_spec()
     _split_visual_collision(spec)
     _configure_robot(spec)

@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
-from robolearn.core.types import CameraIntrinsics, CameraSpec, ConfigError, DriverError
+from robolearn.core.types import CameraSpec, ConfigError, DriverError
+from robolearn.drivers.panda import CameraRequest, intrinsics_from_fovy
+
+__all__ = ["CameraRenderer", "CameraRequest", "intrinsics_from_fovy"]
 
 EGL_FIX = (
     "offscreen rendering failed: install EGL/Mesa with "
     "`apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri` and set MUJOCO_GL=egl"
 )
-
-
-@dataclass(frozen=True)
-class CameraRequest:
-    """A camera to render on every ``read()``."""
-
-    name: str
-    height: int = 128
-    width: int = 128
-    depth: bool = False
-
-
-def intrinsics_from_fovy(fovy_deg: float, height: int, width: int) -> CameraIntrinsics:
-    """Pinhole intrinsics of a MuJoCo camera (square pixels, centred principal point)."""
-    focal = 0.5 * height / math.tan(math.radians(fovy_deg) / 2.0)
-    return CameraIntrinsics(width, height, focal, focal, (width - 1) / 2.0, (height - 1) / 2.0)
 
 
 class CameraRenderer:

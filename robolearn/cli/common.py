@@ -36,14 +36,22 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 ControlModeName = Literal["ee_delta", "ee_delta_pose", "joint_position"]
 ObsModeName = Literal["state", "image"]
+SimBackendName = Literal["mujoco", "pybullet"]
+"""The simulators every task runs on (``robolearn.drivers.panda.BACKENDS``)."""
 
 
 def env_overrides(
-    obs_mode: str | None, image_size: Sequence[int] | None, control_mode: str | None
+    obs_mode: str | None,
+    image_size: Sequence[int] | None,
+    control_mode: str | None,
+    backend: str | None = None,
 ) -> dict[str, Any]:
     """Env options given on the command line (``--obs-mode``, ``--image-size``,
-    ``--control-mode``) over the ones a policy was trained with; ConfigError on a bad size."""
+    ``--control-mode``, ``--backend``) over the ones a policy was trained with; ConfigError on
+    a bad size."""
     out: dict[str, Any] = {}
+    if backend is not None:
+        out["backend"] = backend
     if obs_mode is not None:
         out["obs_mode"] = obs_mode
     if image_size is not None:

@@ -20,6 +20,7 @@ from robolearn.cli.common import (
 from robolearn.control.inference import PolicyWorkerError
 from robolearn.core.paths import require_folder, require_positive
 from robolearn.core.types import ConfigError, RobolearnError
+from robolearn.drivers.panda import BACKENDS
 
 SIM_ROBOT = "mujoco_panda"
 SIM_RATE_HZ = 20.0  # rate the tasks' time limits and EE step sizes are defined at
@@ -31,8 +32,9 @@ class DeployConfig:
     """Run episodes of a policy on a robot in real time (loop + safety + async inference)."""
 
     robot: str = SIM_ROBOT
-    """mujoco_panda (the simulated task), or a robot from robolearn.drivers.registry: franka,
-    franka-sim, a Dynamixel arm (koch-follower, viperx-300s, ...) or virtual:<arm>."""
+    """mujoco_panda (the simulated task, in the simulator --backend names), or a robot from
+    robolearn.drivers.registry: franka, franka-sim, a Dynamixel arm (koch-follower, viperx-300s,
+    ...) or virtual:<arm>."""
     robot_option: list[str] = field(default_factory=list)
     """Robot options as KEY=VALUE, e.g. host=172.16.0.2 or port=/dev/ttyUSB0."""
     camera: list[str] = field(default_factory=list)
@@ -57,7 +59,10 @@ class DeployConfig:
     """Episode k resets the task with seed + k."""
     realtime: bool = True
     """Pace the simulation to the wall clock (a real arm always runs in real time)."""
-    backend: Literal["process", "thread", "sync"] = "process"
+    backend: str | None = None
+    """Simulator of the simulated task: mujoco or pybullet; default: the one the policy's data
+    was recorded in (mujoco for the scripted expert)."""
+    inference: Literal["process", "thread", "sync"] = "process"
     """Where the policy runs: its own process (default), a thread, or inline (sync)."""
     smoothing: Literal["latest", "ensemble", "blend"] = "latest"
     """How chunks are executed: newest chunk, ACT temporal ensembling, or crossfade."""
@@ -82,6 +87,7 @@ class DeployConfig:
     latency, interventions)."""
 
     def __post_init__(self) -> None:
+        _check_sim_backend(self.backend, self.robot)
         if self.robot != SIM_ROBOT and self.policy == "scripted":
             raise ConfigError(
                 f"--robot {self.robot}: scripted experts exist only for the simulated tasks; "
@@ -170,6 +176,21 @@ def _deploy(cfg: DeployConfig, env: Any, factory: Any) -> int:
     return 0
 
 
+def _check_sim_backend(backend: str | None, robot: str) -> None:
+    """ConfigError for a --backend that is not a simulator, or one given with a real robot."""
+    if backend is None:
+        return
+    if backend in ("process", "thread", "sync"):
+        raise ConfigError(
+            f"--backend chooses the simulator (mujoco, pybullet); where the policy runs is "
+            f"--inference {backend}"
+        )
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if robot != SIM_ROBOT:
+        raise ConfigError(f"--backend chooses a simulator; --robot {robot} is a real robot")
+
+
 class DeployError(RobolearnError):
     """A deploy stopped early (the policy failed); its logs are written."""
 
@@ -182,7 +203,7 @@ def _scripted(cfg: DeployConfig) -> tuple[Any, Any]:
     control_mode = cfg.control_mode or "ee_delta"
     env = envs.make(
         cfg.env or SCRIPTED_ENV,
-        **env_overrides(cfg.obs_mode, cfg.image_size, None),
+        **env_overrides(cfg.obs_mode, cfg.image_size, None, cfg.backend),
         control_hz=hz,
         max_ee_step_m=0.05 * SIM_RATE_HZ / hz,  # same EE speed as at 20 Hz
         control_mode=control_mode,
@@ -207,7 +228,7 @@ def _checkpoint(cfg: DeployConfig) -> tuple[Any, Any]:
     from robolearn.policies.base import check_policy_spec, read_policy_config
     from robolearn.policies.env_io import env_observation_shapes, load_env_policy
 
-    overrides = env_overrides(cfg.obs_mode, cfg.image_size, cfg.control_mode)
+    overrides = env_overrides(cfg.obs_mode, cfg.image_size, cfg.control_mode, cfg.backend)
     env_id, kwargs = env_for_policy(cfg.policy, cfg.env, overrides)
     recorded_hz = float(kwargs.get("control_hz", SIM_RATE_HZ))
     if cfg.hz is not None and cfg.hz != recorded_hz:  # keep the trained EE speed per second
@@ -247,7 +268,7 @@ def _run_episodes(
     dataset_log = _DatasetLog(cfg.out / "dataset", u.control_hz, u.driver.spec.name, task)
     with (
         dataset_log,
-        AsyncInference(factory, obs_spec_of(obs), chunk_shape, backend=cfg.backend) as inf,
+        AsyncInference(factory, obs_spec_of(obs), chunk_shape, backend=cfg.inference) as inf,
     ):
         keys = KeyboardEStop(safety.estop) if cfg.keyboard_estop else None
         if keys is not None:

@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robolearn.cli.common import ControlModeName, ObsModeName, Subcommand, env_overrides
+from robolearn.cli.common import (
+    ControlModeName,
+    ObsModeName,
+    SimBackendName,
+    Subcommand,
+    env_overrides,
+)
 from robolearn.cli.deploy_cmd import parse_options
 from robolearn.core.paths import require_folder, require_positive
 from robolearn.core.types import ConfigError
@@ -27,6 +33,12 @@ class EvalConfig:
     """Camera image HEIGHT WIDTH; default: the policy's."""
     control_mode: ControlModeName | None = None
     """Action space of the env; default: the policy's."""
+    backend: SimBackendName | None = None
+    """Simulator: mujoco or pybullet; default: the one the policy's data was recorded in.
+    Evaluating in the other one is the sim-to-sim check."""
+    randomize: str | None = None
+    """Domain randomization during evaluation: none, dynamics, visual, full, or a JSON file
+    (each episode's draws follow from its seed)."""
     episodes: int = 50
     workers: int = 2
     """Parallel env processes."""
@@ -64,7 +76,8 @@ def run(cfg: EvalConfig) -> int:
         EvalSpec(
             policy=cfg.policy,
             env=cfg.env,
-            env_kwargs=env_overrides(cfg.obs_mode, cfg.image_size, cfg.control_mode),
+            env_kwargs=env_overrides(cfg.obs_mode, cfg.image_size, cfg.control_mode, cfg.backend),
+            randomize=cfg.randomize,
             episodes=cfg.episodes,
             workers=cfg.workers,
             seed=cfg.seed,
@@ -85,9 +98,12 @@ def run(cfg: EvalConfig) -> int:
 def summary_line(result: EvalResult) -> str:
     """``success 47/50 = 94.0 % (95 % CI 83.8–97.9 %) on <env> in <s> s``."""
     lo, hi = result.ci95
+    where = result.env if result.backend in ("mujoco", "robot") else f"{result.env} in PyBullet"
+    if result.randomize is not None:
+        where += f", randomized ({result.randomize})"
     return (
         f"success {result.successes}/{len(result.episodes)} = {100 * result.success_rate:.1f} % "
-        f"(95 % CI {100 * lo:.1f}–{100 * hi:.1f} %) on {result.env} in {result.seconds:.0f} s"
+        f"(95 % CI {100 * lo:.1f}–{100 * hi:.1f} %) on {where} in {result.seconds:.0f} s"
     )
 
 

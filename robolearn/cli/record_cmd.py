@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from robolearn.cli.common import Subcommand
+from robolearn.cli.common import SimBackendName, Subcommand
 from robolearn.core.paths import require_folder, require_positive
 from robolearn.core.types import ConfigError
 
@@ -76,6 +76,8 @@ class RecordConfig:
     """Pace to the wall clock; default: yes for human devices, no for the scripted expert."""
     success_hold_ticks: int = 10
     """End an episode this many ticks after the task is first solved."""
+    backend: SimBackendName | None = None
+    """Simulator of the task: mujoco (default) or pybullet; stored with the dataset's env."""
 
     def __post_init__(self) -> None:
         if self.robot is not None and self.teleop == "scripted":
@@ -92,6 +94,10 @@ class RecordConfig:
         require_folder(self.out)
         if self.robot is None:
             _reject_robot_only(self)
+        elif self.backend is not None:
+            raise ConfigError(
+                f"--backend chooses a simulator; --robot {self.robot} records a real robot"
+            )
         if len(self.image_size) != 2:
             raise ConfigError(f"--image-size takes HEIGHT WIDTH, got {self.image_size}")
 
@@ -103,6 +109,7 @@ def _reject_robot_only(cfg: RecordConfig) -> None:
         "--seconds": cfg.seconds is not None,
         "--camera": bool(cfg.camera),
     }
+
     names = [flag for flag, on in given.items() if on]
     if names:
         raise ConfigError(
@@ -121,7 +128,7 @@ def run(cfg: RecordConfig) -> int:
     env_meta = (cfg.env, _env_kwargs(cfg, realtime=False))
     _check_resumed_env(cfg, *env_meta)
     env = envs.make(cfg.env, **_env_kwargs(cfg, realtime))
-    return _record(cfg, env, "franka_panda_mujoco", realtime, env_meta)
+    return _record(cfg, env, f"franka_panda_{cfg.backend or 'mujoco'}", realtime, env_meta)
 
 
 def _on_robot(cfg: RecordConfig) -> int:
@@ -238,6 +245,8 @@ def _env_kwargs(cfg: RecordConfig, realtime: bool) -> dict[str, Any]:
         "max_ee_step_m": 0.05 * 20.0 / cfg.hz,
         "realtime": realtime,
     }
+    if cfg.backend not in (None, "mujoco"):  # MuJoCo datasets say nothing, as before
+        kwargs["backend"] = cfg.backend
     if cfg.cameras:
         kwargs.update(
             obs_mode="image",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from robolearn.cli.common import Subcommand
+from robolearn.cli.common import SimBackendName, Subcommand
 from robolearn.core.types import ConfigError
 
 TOLERANCE = 1e-4
@@ -41,10 +41,17 @@ class ReplayConfig:
     """Reset seed; default: the seed stored with the episode (``0 + K`` when none is)."""
     tolerance: float = TOLERANCE
     """Exit with status 1 when the max deviation exceeds this."""
+    backend: SimBackendName | None = None
+    """Simulator to replay in; default: the one the dataset was recorded in. Replaying in the
+    other simulator shows how far its physics takes the same actions."""
 
 
 def replay_episode(
-    dataset: Path, episode: int, env_id: str | None = None, seed: int | None = None
+    dataset: Path,
+    episode: int,
+    env_id: str | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(recorded, replayed)`` observation.state trajectories, each (T, D)."""
     from robolearn import envs
@@ -58,6 +65,8 @@ def replay_episode(
     recorded = np.asarray(columns["observation.state"], np.float64)
     actions = np.asarray(columns["action"], np.float64)
     replay_id, kwargs = _env_of(dataset, env_id, hz, read_env_metadata(dataset))
+    if backend is not None:
+        kwargs["backend"] = backend
     env = envs.make(replay_id, **kwargs)
     if seed is None:
         seed = stored_seed if stored_seed is not None else episode
@@ -104,7 +113,7 @@ def _run_actions(env: Any, actions: np.ndarray, seed: int) -> np.ndarray:
 
 def run(cfg: ReplayConfig) -> int:
     """Replay; print the maximum deviation."""
-    recorded, replayed = replay_episode(cfg.dataset, cfg.episode, cfg.env, cfg.seed)
+    recorded, replayed = replay_episode(cfg.dataset, cfg.episode, cfg.env, cfg.seed, cfg.backend)
     deviation = float(np.abs(recorded - replayed).max()) if len(recorded) else 0.0
     print(
         f"episode {cfg.episode}: {len(recorded)} frames, max |Δ observation.state| = "

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import gymnasium as gym
 import numpy as np
 
-from robolearn.cli.common import Subcommand
+from robolearn.cli.common import SimBackendName, Subcommand
 from robolearn.core.paths import require_mp4
 from robolearn.core.types import ConfigError
 from robolearn.data.video import VideoWriter
@@ -50,6 +50,8 @@ class RolloutConfig:
     """Observation kind; none keeps the env's own."""
     max_steps: int | None = None
     """Step cap per episode; none uses the env's time limit."""
+    backend: SimBackendName = "mujoco"
+    """Simulator: mujoco or pybullet (the same task, robot, cameras and spaces)."""
 
     def __post_init__(self) -> None:
         if self.policy != "scripted" and not (Path(self.policy) / "config.json").is_file():
@@ -124,6 +126,8 @@ class RolloutSummary:
 def env_kwargs(cfg: RolloutConfig) -> dict[str, Any]:
     """Keyword arguments for ``envs.make``: only what the user set, plus rendering for video."""
     kwargs: dict[str, Any] = {}
+    if cfg.backend != "mujoco":
+        kwargs["backend"] = cfg.backend
     if cfg.control_mode is not None:
         kwargs["control_mode"] = cfg.control_mode
     if cfg.obs_mode is not None:

@@ -15,8 +15,9 @@ from robolearn.core.types import FloatArray
 
 def quat_multiply(q_a: FloatArray, q_b: FloatArray) -> FloatArray:
     """The rotation q_a ∘ q_b."""
-    w1, x1, y1, z1 = np.asarray(q_a, float)
-    w2, x2, y2, z2 = np.asarray(q_b, float)
+    # Python floats: four-element numpy arithmetic costs more than the products themselves.
+    w1, x1, y1, z1 = np.asarray(q_a, float).tolist()
+    w2, x2, y2, z2 = np.asarray(q_b, float).tolist()
     return np.array(
         [
             w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,

@@ -1,0 +1,274 @@
+"""The simulated Panda scene, backend-neutral: what every simulator of it builds and offers.
+
+The tasks (:mod:`robolearn.envs.tasks`), their experts, rewards and randomization talk to a
+simulated arm only through :class:`SimulatedPanda`; :class:`~robolearn.drivers.mujoco_panda.
+MujocoPandaDriver` and :class:`~robolearn.drivers.pybullet_panda.PybulletPandaDriver` implement
+it on the same robot description (pybullet_data's ``franka_panda/panda.urdf``) and the same
+scene: a table whose top is the plane z = 0 in the robot-base (world) frame, free boxes, goal
+markers and the front and wrist cameras at the same poses and intrinsics.
+
+Conventions shared by every backend: metres, radians, seconds; quaternions ``(w, x, y, z)``;
+velocities in the world frame, linear then angular; the end effector is the URDF's
+``panda_grasptarget`` frame (between the fingertips).
+
+Nothing here imports a simulator.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from robolearn.core.types import CameraIntrinsics, CameraSpec, ConfigError, FloatArray, RobotState
+from robolearn.drivers.base import Driver
+
+ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
+FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+EE_LINK = "panda_grasptarget"
+"""The URDF frame the end-effector pose refers to (between the fingertips)."""
+HAND_LINK = "panda_hand"
+FINGER_LINKS = ("panda_leftfinger", "panda_rightfinger")
+HOME_Q = np.array([0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398])
+"""The usual Franka 'ready' pose (rad)."""
+PANDA_MAX_VELOCITY = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)  # rad/s (URDF)
+PANDA_MAX_EFFORT = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)  # N·m
+MAX_GRIPPER_WIDTH = 0.08  # m, both fingers open
+GRIPPER_FORCE_N = 20.0  # per finger
+MAX_STIFFNESS = 3000.0  # N·m/rad, JOINT_IMPEDANCE upper bound
+MAX_DAMPING = 200.0  # N·m·s/rad
+MAX_EE_STEP_M = 0.1  # largest EE_DELTA translation accepted per command
+MAX_EE_STEP_RAD = 0.5  # largest EE_DELTA rotation accepted per command
+TABLE_HALF_EXTENTS = (0.55, 0.6, 0.02)
+TABLE_CENTER_XY = (0.45, 0.0)
+TABLE = "table"
+"""The table's body name, for :meth:`SimulatedPanda.in_contact`."""
+BACKENDS = ("mujoco", "pybullet")
+"""The simulators that implement :class:`SimulatedPanda`."""
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """A free rigid box on the table (a task's cube)."""
+
+    name: str
+    half_extents: tuple[float, float, float] = (0.02, 0.02, 0.02)
+    mass: float = 0.05
+    rgba: tuple[float, float, float, float] = (0.85, 0.2, 0.2, 1.0)
+    friction: float = 1.0
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A visual-only sphere moved by the task (a goal), never colliding."""
+
+    name: str
+    radius: float = 0.015
+    rgba: tuple[float, float, float, float] = (0.1, 0.8, 0.2, 0.5)
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """Where a camera sits: ``pos`` and ``look_at`` in the world frame, or in the frame of the
+    link ``body`` when given (the wrist camera rides on the hand). ``fovy_deg`` is vertical."""
+
+    name: str
+    pos: tuple[float, float, float]
+    look_at: tuple[float, float, float]
+    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    body: str | None = None
+    fovy_deg: float = 58.0
+
+
+DEFAULT_CAMERAS = (
+    CameraMount("front", pos=(1.25, 0.0, 0.65), look_at=(0.4, 0.0, 0.12), fovy_deg=50.0),
+    # On the hand, looking along the approach axis (hand +z) past the fingers.
+    CameraMount(
+        "wrist",
+        pos=(0.06, 0.0, 0.02),
+        look_at=(0.0, 0.0, 0.2),
+        up=(1.0, 0.0, 0.0),
+        body=HAND_LINK,
+        fovy_deg=70.0,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """What goes into the simulated scene besides the robot."""
+
+    objects: tuple[SceneObject, ...] = ()
+    markers: tuple[Marker, ...] = ()
+    cameras: tuple[CameraMount, ...] = DEFAULT_CAMERAS
+    physics_dt: float = 0.002
+    offscreen_size: tuple[int, int] = (480, 640)
+    """Largest (height, width) any camera renders at."""
+
+    def check_names(self) -> None:
+        """ConfigError unless object and marker names are unique and none is the table's."""
+        names = [o.name for o in self.objects] + [m.name for m in self.markers]
+        if len(set(names)) != len(names) or TABLE in names:
+            raise ConfigError(
+                f"scene object and marker names must be unique and not {TABLE!r}, got {names}"
+            )
+
+
+@dataclass(frozen=True)
+class CameraRequest:
+    """A camera to render on every ``read()``."""
+
+    name: str
+    height: int = 128
+    width: int = 128
+    depth: bool = False
+
+
+def intrinsics_from_fovy(fovy_deg: float, height: int, width: int) -> CameraIntrinsics:
+    """Pinhole intrinsics of a simulated camera (square pixels, centred principal point)."""
+    focal = 0.5 * height / math.tan(math.radians(fovy_deg) / 2.0)
+    return CameraIntrinsics(width, height, focal, focal, (width - 1) / 2.0, (height - 1) / 2.0)
+
+
+def camera_specs(scene: SceneConfig, requests: tuple[CameraRequest, ...]) -> tuple[CameraSpec, ...]:
+    """The specs of the requested cameras of ``scene``; ConfigError naming the known cameras
+    for an unknown one, or for a size beyond the scene's offscreen buffer."""
+    mounts = {m.name: m for m in scene.cameras}
+    max_h, max_w = scene.offscreen_size
+    specs = []
+    for req in requests:
+        if req.name not in mounts:
+            raise ConfigError(f"unknown camera {req.name!r}; the scene has: {', '.join(mounts)}")
+        if req.height > max_h or req.width > max_w:
+            raise ConfigError(
+                f"camera {req.name!r} asks for {req.height}x{req.width} but the scene's "
+                f"offscreen buffer is {max_h}x{max_w}; raise SceneConfig.offscreen_size"
+            )
+        fovy = mounts[req.name].fovy_deg
+        specs.append(
+            CameraSpec(req.name, intrinsics_from_fovy(fovy, req.height, req.width), req.depth)
+        )
+    return tuple(specs)
+
+
+def look_at_axes(eye: FloatArray, target: FloatArray, up: FloatArray) -> FloatArray:
+    """Columns x, y, z of a camera frame at ``eye`` looking at ``target`` in the OpenGL
+    convention (the camera looks along its -z, y up), as MuJoCo cameras are."""
+    forward = target - eye
+    forward = forward / np.linalg.norm(forward)
+    z_axis = -forward
+    x_axis = np.cross(forward, up)
+    x_axis = x_axis / np.linalg.norm(x_axis)
+    y_axis = np.cross(z_axis, x_axis)
+    return np.column_stack([x_axis, y_axis, z_axis])
+
+
+def panda_urdf_dir() -> str:
+    """Folder of the Panda URDF inside pybullet_data (installed with pybullet)."""
+    import pybullet_data
+
+    path = os.path.join(pybullet_data.getDataPath(), "franka_panda")
+    if not os.path.isfile(os.path.join(path, "panda.urdf")):
+        raise ConfigError(
+            f"pybullet_data has no franka_panda/panda.urdf under {path}; "
+            "reinstall it with: pip install --force-reinstall pybullet"
+        )
+    return path
+
+
+class SimulatedPanda(Driver):
+    """The scene contract: what tasks, experts, rewards and randomization may use of a
+    simulated Panda, on top of the :class:`~robolearn.drivers.base.Driver` contract (``spec``,
+    ``read``, ``command``, ``now``, and ``wait``, the control step, which steps physics).
+    Every simulator backend subclasses it.
+
+    Objects and markers are named in the :class:`SceneConfig` the driver was built with; an
+    unknown name is a ConfigError naming the known ones.
+    """
+
+    scene: SceneConfig
+    backend: str
+    """One of :data:`BACKENDS`."""
+
+    @property
+    @abc.abstractmethod
+    def physics_dt(self) -> float:
+        """One physics step (s); ``wait`` advances whole steps."""
+
+    @abc.abstractmethod
+    def reset_robot(self, q: FloatArray, gripper_width: float = MAX_GRIPPER_WIDTH) -> None:
+        """Reset the simulation: time 0, the arm at ``q`` at rest under position control, the
+        gripper at ``gripper_width``, objects back at rest where the scene put them (tasks
+        place them afterwards)."""
+
+    @abc.abstractmethod
+    def read_proprio(self) -> RobotState:
+        """The robot's state without rendering any camera."""
+
+    @abc.abstractmethod
+    def ee_pose(self) -> tuple[FloatArray, FloatArray]:
+        """End-effector position (3,) and quaternion (4,)."""
+
+    @abc.abstractmethod
+    def joint_positions(self) -> FloatArray:
+        """Arm joint positions (7,)."""
+
+    @abc.abstractmethod
+    def gripper_width(self) -> float:
+        """Current finger opening (m)."""
+
+    @abc.abstractmethod
+    def object_pose(self, name: str) -> tuple[FloatArray, FloatArray]:
+        """Position (3,) and quaternion (4,) of an object or marker."""
+
+    @abc.abstractmethod
+    def object_velocity(self, name: str) -> FloatArray:
+        """Linear (3,) then angular (3,) velocity of a free object, world frame."""
+
+    @abc.abstractmethod
+    def set_object_pose(self, name: str, pos: FloatArray, quat: FloatArray) -> None:
+        """Place a free object at rest."""
+
+    @abc.abstractmethod
+    def set_object_velocity(self, name: str, linear: FloatArray, angular: FloatArray) -> None:
+        """Set a free object's world-frame velocity."""
+
+    @abc.abstractmethod
+    def set_marker(self, name: str, pos: FloatArray) -> None:
+        """Move a visual marker (a goal)."""
+
+    @abc.abstractmethod
+    def in_contact(self, body_a: str, body_b: str) -> bool:
+        """Whether two bodies touch now: objects, :data:`TABLE`, or Panda links
+        (``panda_hand``, ``panda_leftfinger``, …)."""
+
+    @abc.abstractmethod
+    def camera_pose(self, name: str) -> tuple[FloatArray, FloatArray]:
+        """Extrinsics of a scene camera now: position (3,) and quaternion (4,) of its frame
+        in the world, OpenGL convention (looking along -z, y up)."""
+
+    @abc.abstractmethod
+    def render_frame(self, camera: str, height: int, width: int) -> np.ndarray:
+        """One RGB frame (H, W, 3) uint8 of a scene camera at any size (``env.render()``)."""
+
+
+def make_simulated_panda(
+    backend: str,
+    scene: SceneConfig | None = None,
+    cameras: tuple[CameraRequest, ...] = (),
+    control_hz: float = 20.0,
+    realtime: bool = False,
+) -> SimulatedPanda:
+    """The simulated Panda of ``backend`` (one of :data:`BACKENDS`), unconnected."""
+    if backend == "mujoco":
+        from robolearn.drivers.mujoco_panda import MujocoPandaDriver
+
+        return MujocoPandaDriver(scene, cameras=cameras, control_hz=control_hz, realtime=realtime)
+    if backend == "pybullet":
+        from robolearn.drivers.pybullet_panda import PybulletPandaDriver
+
+        return PybulletPandaDriver(scene, cameras=cameras, control_hz=control_hz, realtime=realtime)
+    raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
