@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,6 +250,20 @@ class SimulatedPanda(Driver):
     def camera_pose(self, name: str) -> tuple[FloatArray, FloatArray]:
         """Extrinsics of a scene camera now: position (3,) and quaternion (4,) of its frame
         in the world, OpenGL convention (looking along -z, y up)."""
+
+    @abc.abstractmethod
+    def randomization_targets(self) -> dict[str, list[str]]:
+        """Names of what domain randomization varies, per kind, in the order of its draws:
+        ``links`` (robot links with mass), ``geoms`` (colliding shapes), ``dofs`` (robot
+        joints), ``servos`` (position servos, arm then gripper), ``objects``, ``cameras``,
+        ``lights``, ``colours`` (visible shapes and materials)."""
+
+    @abc.abstractmethod
+    def set_randomization(self, draws: Mapping[str, np.ndarray]) -> None:
+        """The scene at nominal × ``draws`` from the next reset on (``{}``: nominal). Keys
+        are :class:`~robolearn.envs.randomization.DomainRandomizationConfig` parameters, each
+        with one value per element of its kind in :meth:`randomization_targets` (``(n, 3)``
+        for position/colour offsets and camera rotation vectors)."""
 
     @abc.abstractmethod
     def render_frame(self, camera: str, height: int, width: int) -> np.ndarray:

@@ -8,8 +8,11 @@
     info["randomization"]        # what was drawn for this episode, JSON-ready
 
 On every ``reset`` the wrapper draws new values from its own generator (reseeded by
-``reset(seed=...)``, independent of the task's own reset draws), writes *nominal × draw* into
-the MuJoCo model — so nothing drifts over episodes — and resets the task.
+``reset(seed=...)``, independent of the task's own reset draws), puts the simulated scene at
+*nominal × draw* — so nothing drifts over episodes — and resets the task. It works on both
+simulators with the same parameters: the scene contract's ``set_randomization`` writes the
+MuJoCo model (``robolearn.drivers.mujoco_panda.randomize``) or the PyBullet bodies, joints,
+cameras and light.
 :class:`DomainRandomization` is ``ObservationNoise(ActionLatency(ModelRandomization(task)))``
 under one outer wrapper that draws the values and reports them; the interface wrappers
 (:mod:`robolearn.envs.wrappers`) work on any robolearn env, the robot env included. What it
@@ -34,19 +37,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 from gymnasium.envs.registration import EnvSpec, WrapperSpec
 
 from robolearn.core.config_dict import config_from_dict
-from robolearn.core.geometry import quat_from_rotvec, quat_multiply
 from robolearn.core.types import ConfigError, FloatArray
 from robolearn.envs.base import FrankaTaskEnv
 from robolearn.envs.wrappers import ActionLatency, ObservationNoise, noise_std_per_key
@@ -191,87 +191,6 @@ PRESETS: dict[str, DomainRandomizationConfig] = {
 """Named configs: physics and interface (``dynamics``), what cameras see (``visual``), both."""
 
 
-@dataclass(frozen=True)
-class _Targets:
-    """Which model elements each parameter touches, and their labels for ``info``."""
-
-    links: tuple[int, ...]
-    geoms: tuple[int, ...]
-    dofs: tuple[int, ...]
-    servos: tuple[int, ...]
-    objects: tuple[tuple[int, int], ...]  # (body id, geom id)
-    visible: tuple[int, ...]
-    labels: dict[str, list[str]]
-
-    @classmethod
-    def of(cls, model: mujoco.MjModel, object_names: list[str]) -> _Targets:
-        """The elements of a Franka task scene."""
-        links = [
-            b for b in range(model.nbody) if _robot(model.body(b).name) and model.body_mass[b] > 0
-        ]
-        geoms = [
-            g for g in range(model.ngeom) if model.geom_contype[g] or model.geom_conaffinity[g]
-        ]
-        joints = [j for j in range(model.njnt) if _robot(model.joint(j).name)]
-        servos = [a for a in range(model.nu) if _is_position_servo(model, a)]
-        objects = [(model.body(n).id, model.geom(n).id) for n in object_names]
-        visible = [
-            g for g in range(model.ngeom) if model.geom_group[g] <= 2 and model.geom_rgba[g, 3] > 0
-        ]
-        labels = {
-            "links": [model.body(b).name for b in links],
-            "geoms": [_geom_label(model, g) for g in geoms],
-            "dofs": [model.joint(j).name for j in joints],
-            "servos": [model.actuator(a).name for a in servos],
-            "objects": list(object_names),
-            "cameras": [model.camera(c).name for c in range(model.ncam)],
-            "lights": [model.light(i).name or f"light{i}" for i in range(model.nlight)],
-            "visible": [_geom_label(model, g) for g in visible],
-            "materials": [model.material(i).name or f"material{i}" for i in range(model.nmat)],
-        }
-        dofs = tuple(int(model.jnt_dofadr[j]) for j in joints)
-        return cls(
-            tuple(links), tuple(geoms), dofs, tuple(servos), tuple(objects), tuple(visible), labels
-        )
-
-
-def _robot(name: str) -> bool:
-    return name.startswith("panda_")
-
-
-def _is_position_servo(model: mujoco.MjModel, a: int) -> bool:
-    kp = model.actuator_gainprm[a, 0]
-    return bool(
-        model.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
-        and kp > 0
-        and math.isclose(model.actuator_biasprm[a, 1], -kp)
-    )
-
-
-def _geom_label(model: mujoco.MjModel, g: int) -> str:
-    return model.geom(g).name or f"{model.body(model.geom_bodyid[g]).name}/geom{g}"
-
-
-_MODEL_FIELDS = (
-    "body_mass",
-    "body_inertia",
-    "geom_friction",
-    "dof_damping",
-    "actuator_gainprm",
-    "actuator_biasprm",
-    "geom_size",
-    "geom_rbound",
-    "geom_aabb",
-    "cam_pos",
-    "cam_quat",
-    "light_pos",
-    "light_diffuse",
-    "geom_rgba",
-    "mat_rgba",
-)
-"""Every model field the wrapper writes; their nominal copies are taken once."""
-
-
 def _franka_task(env: gym.Env[Any, Any], who: str) -> FrankaTaskEnv:
     """The Franka task under ``env``'s wrappers; ConfigError for any other env."""
     base = env.unwrapped
@@ -280,142 +199,48 @@ def _franka_task(env: gym.Env[Any, Any], who: str) -> FrankaTaskEnv:
     return base
 
 
-def _mujoco_model(env: FrankaTaskEnv) -> mujoco.MjModel:
-    from robolearn.drivers.mujoco_panda import MujocoPandaDriver
-
-    if not isinstance(env.driver, MujocoPandaDriver):
-        raise ConfigError(
-            f"model randomization writes MuJoCo model fields; the {env.backend} backend does not "
-            "have them yet: randomize on --backend mujoco"
-        )
-    return env.driver.model
-
-
 class ModelRandomization(gym.Wrapper[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray]):
-    """Writes *nominal × draw* into a Franka task's MuJoCo model on every reset (the physics
-    and visual part of :class:`DomainRandomization`, which sets :attr:`draws`).
+    """Puts a Franka task's simulated scene at *nominal × draw* on every reset, on either
+    backend (the physics and visual part of :class:`DomainRandomization`, which sets
+    :attr:`draws`), through the scene contract's ``set_randomization``.
 
     ``draws`` maps parameter names of :class:`DomainRandomizationConfig` to one value per
-    element (as ``DomainRandomization`` draws them); an empty mapping leaves the model at
-    nominal. ``close`` puts the nominal model back.
+    element of :attr:`targets` (as ``DomainRandomization`` draws them); an empty mapping
+    leaves the scene nominal. ``close`` puts the nominal scene back.
     """
 
     def __init__(self, env: gym.Env[dict[str, Any], np.ndarray]) -> None:
         gym.Wrapper.__init__(self, env)
         self._base = _franka_task(env, "ModelRandomization")
-        self._model = _mujoco_model(self._base)
-        self.targets = _Targets.of(self._model, [o.name for o in self._base.task.objects])
-        self.nominal = {name: getattr(self._model, name).copy() for name in _MODEL_FIELDS}
-        """The model fields as built, before any draw."""
+        self.targets = self._base.driver.randomization_targets()
+        """Element names per kind (links, geoms, dofs, servos, objects, cameras, lights,
+        colours), in the order of each parameter's draws."""
         self.draws: Mapping[str, np.ndarray] = {}
-        self._scratch: mujoco.MjData | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Apply :attr:`draws` to nominal, reset the task, then fix what its reset undid."""
-        self._restore_nominal()
-        self._apply_model(self.draws)
+        """Apply :attr:`draws`, reset the task, then rest resized objects on the table."""
+        self._base.driver.set_randomization(self.draws)
         obs, info = self.env.reset(seed=seed, options=options)
-        if self._apply_after_reset(self.draws):
+        if "object_size_scale" in self.draws:
+            self._rest_resized_objects(self.draws["object_size_scale"])
             obs, info["is_success"] = self._base.observe(), self._base.is_success()
         return obs, info
 
     def close(self) -> None:
-        """Put the nominal model back, then close the task."""
-        self._restore_nominal()
+        """Put the nominal scene back, then close the task."""
+        self._base.driver.set_randomization({})
         super().close()
 
-    # ------------------------------------------------------------------ applying
-    def _restore_nominal(self) -> None:
-        for name, nominal in self.nominal.items():
-            if name not in ("actuator_gainprm", "actuator_biasprm"):  # the driver owns those
-                getattr(self._model, name)[:] = nominal
-
-    def _apply_model(self, draws: Mapping[str, np.ndarray]) -> None:
-        """Everything but the servo gains, before the task's reset."""
-        m, t, nom = self._model, self.targets, self.nominal
-        if "link_mass_scale" in draws:
-            self._scale_bodies(list(t.links), draws["link_mass_scale"])
-        if "friction_scale" in draws:
-            ids = list(t.geoms)
-            m.geom_friction[ids, 0] = nom["geom_friction"][ids, 0] * draws["friction_scale"]
-        if "joint_damping_scale" in draws:
-            ids = list(t.dofs)
-            m.dof_damping[ids] = nom["dof_damping"][ids] * draws["joint_damping_scale"]
-        self._apply_objects(draws)
-        self._apply_visuals(draws)
-        if {"link_mass_scale", "object_size_scale", "object_mass_scale"} & draws.keys():
-            if self._scratch is None:
-                self._scratch = mujoco.MjData(m)
-            mujoco.mj_setConst(
-                m, self._scratch
-            )  # subtree masses, inverse weights for the new masses
-
-    def _scale_bodies(
-        self, bodies: list[int], mass_scale: np.ndarray, size_scale: Any = 1.0
-    ) -> None:
-        m, nom = self._model, self.nominal
-        m.body_mass[bodies] = nom["body_mass"][bodies] * mass_scale
-        inertia_scale = np.asarray(mass_scale * np.square(size_scale))[:, None]
-        m.body_inertia[bodies] = nom["body_inertia"][bodies] * inertia_scale
-
-    def _apply_objects(self, draws: Mapping[str, np.ndarray]) -> None:
-        if (
-            not ({"object_size_scale", "object_mass_scale"} & draws.keys())
-            or not self.targets.objects
-        ):
-            return
-        m, nom = self._model, self.nominal
-        n = len(self.targets.objects)
-        size = draws.get("object_size_scale", np.ones(n))
-        mass = draws.get("object_mass_scale", np.ones(n))
-        bodies = [b for b, _ in self.targets.objects]
-        geoms = [g for _, g in self.targets.objects]
-        self._scale_bodies(bodies, mass, size)
-        m.geom_size[geoms] = nom["geom_size"][geoms] * size[:, None]
-        m.geom_rbound[geoms] = nom["geom_rbound"][geoms] * size
-        m.geom_aabb[geoms, 3:] = nom["geom_aabb"][geoms, 3:] * size[:, None]
-
-    def _apply_visuals(self, draws: Mapping[str, np.ndarray]) -> None:
-        m, nom = self._model, self.nominal
-        if "camera_pos_offset_m" in draws:
-            m.cam_pos[:] = nom["cam_pos"] + draws["camera_pos_offset_m"]
-        if "camera_rot_offset_rad" in draws:
-            for c, rotvec in enumerate(draws["camera_rot_offset_rad"]):
-                m.cam_quat[c] = quat_multiply(nom["cam_quat"][c], quat_from_rotvec(rotvec))
-        if "light_pos_offset_m" in draws:
-            m.light_pos[:] = nom["light_pos"] + draws["light_pos_offset_m"]
-        if "light_diffuse_scale" in draws:
-            m.light_diffuse[:] = nom["light_diffuse"] * draws["light_diffuse_scale"][:, None]
-        if "rgba_offset" in draws:
-            visible, offsets = list(self.targets.visible), draws["rgba_offset"]
-            rgb = nom["geom_rgba"][visible, :3] + offsets[: len(visible)]
-            m.geom_rgba[visible, :3] = rgb.clip(0.0, 1.0)
-            m.mat_rgba[:, :3] = (nom["mat_rgba"][:, :3] + offsets[len(visible) :]).clip(0.0, 1.0)
-
-    def _apply_after_reset(self, draws: Mapping[str, np.ndarray]) -> bool:
-        """Servo gains (the task's reset sets the nominal ones) and objects resting at their
-        new half height; True when the scene moved since the task's observation."""
-        if "actuator_gain_scale" in draws:
-            self._apply_gains(draws["actuator_gain_scale"])
-        if "object_size_scale" not in draws:
-            return False
+    def _rest_resized_objects(self, scales: np.ndarray) -> None:
+        """The task placed each object for its nominal half height; lift it to its new one."""
         driver = self._base.driver
-        for (_, geom), name in zip(
-            self.targets.objects, self.targets.labels["objects"], strict=True
-        ):
+        half_heights = {o.name: o.half_extents[2] for o in driver.scene.objects}
+        for name, scale in zip(self.targets["objects"], scales, strict=True):
             pos, quat = driver.object_pose(name)
-            pos[2] += self._model.geom_size[geom, 2] - self.nominal["geom_size"][geom, 2]
+            pos[2] += (float(scale) - 1.0) * half_heights[name]
             driver.set_object_pose(name, pos, quat)
-        return True
-
-    def _apply_gains(self, scale: np.ndarray) -> None:
-        m, nom, ids = self._model, self.nominal, list(self.targets.servos)
-        kp = nom["actuator_gainprm"][ids, 0] * scale
-        m.actuator_gainprm[ids, 0] = kp
-        m.actuator_biasprm[ids, 1] = -kp
-        m.actuator_biasprm[ids, 2] = nom["actuator_biasprm"][ids, 2] * np.sqrt(scale)
 
 
 class DomainRandomization(
@@ -443,9 +268,7 @@ class DomainRandomization(
         self.noise = ObservationNoise(self.latency, stds, seed_to_rng=noise_generator)
         gym.Wrapper.__init__(self, self.noise)
         self.config = config
-        self._model = _mujoco_model(_franka_task(env, "DomainRandomization"))
         self._targets = self.model_randomization.targets
-        self._nominal = self.model_randomization.nominal
         self._param_rng = param_generator(None)
         self._draws: dict[str, np.ndarray] = {}
         self.values: dict[str, Any] = {}
@@ -498,36 +321,39 @@ class DomainRandomization(
     # ------------------------------------------------------------------ drawing
     def _draw(self) -> dict[str, np.ndarray]:
         """One value per element and enabled parameter, in a fixed order."""
-        c, t, rng = self.config, self._targets, self._param_rng
+        c, rng = self.config, self._param_rng
+        n = {kind: len(names) for kind, names in self._targets.items()}
         ranges = {
-            "link_mass_scale": (c.link_mass_scale, len(t.links)),
-            "friction_scale": (c.friction_scale, len(t.geoms)),
-            "joint_damping_scale": (c.joint_damping_scale, len(t.dofs)),
-            "actuator_gain_scale": (c.actuator_gain_scale, len(t.servos)),
-            "object_size_scale": (c.object_size_scale, len(t.objects)),
-            "object_mass_scale": (c.object_mass_scale, len(t.objects)),
-            "light_diffuse_scale": (c.light_diffuse_scale, self._model.nlight),
+            "link_mass_scale": (c.link_mass_scale, n["links"]),
+            "friction_scale": (c.friction_scale, n["geoms"]),
+            "joint_damping_scale": (c.joint_damping_scale, n["dofs"]),
+            "actuator_gain_scale": (c.actuator_gain_scale, n["servos"]),
+            "object_size_scale": (c.object_size_scale, n["objects"]),
+            "object_mass_scale": (c.object_mass_scale, n["objects"]),
+            "light_diffuse_scale": (c.light_diffuse_scale, n["lights"]),
         }
-        draws = {k: rng.uniform(r[0], r[1], n) for k, (r, n) in ranges.items() if r is not None}
+        draws: dict[str, np.ndarray] = {
+            k: rng.uniform(r[0], r[1], size) for k, (r, size) in ranges.items() if r is not None
+        }
         if c.action_latency_ticks is not None:
             lo, hi = c.action_latency_ticks
             draws["action_latency_ticks"] = rng.integers(int(lo), int(hi) + 1, 1)
-        m = self._model
         offsets = {
-            "camera_pos_offset_m": (c.camera_pos_offset_m, (m.ncam, 3)),
-            "light_pos_offset_m": (c.light_pos_offset_m, (m.nlight, 3)),
-            "rgba_offset": (c.rgba_offset, (len(t.visible) + m.nmat, 3)),
+            "camera_pos_offset_m": (c.camera_pos_offset_m, (n["cameras"], 3)),
+            "light_pos_offset_m": (c.light_pos_offset_m, (n["lights"], 3)),
+            "rgba_offset": (c.rgba_offset, (n["colours"], 3)),
         }
         for key, (half, shape) in offsets.items():
             if half > 0:
                 draws[key] = rng.uniform(-half, half, shape)
         if c.camera_rot_offset_rad > 0:
-            draws["camera_rot_offset_rad"] = _random_rotvecs(rng, m.ncam, c.camera_rot_offset_rad)
+            rotvecs = _random_rotvecs(rng, n["cameras"], c.camera_rot_offset_rad)
+            draws["camera_rot_offset_rad"] = rotvecs
         return draws
 
     def _describe(self, draws: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """The draws keyed by element name, as plain Python numbers (JSON-ready)."""
-        lb = self._targets.labels
+        lb = self._targets
         names = {
             "link_mass_scale": lb["links"],
             "friction_scale": lb["geoms"],
@@ -539,7 +365,7 @@ class DomainRandomization(
             "camera_pos_offset_m": lb["cameras"],
             "camera_rot_offset_rad": lb["cameras"],
             "light_pos_offset_m": lb["lights"],
-            "rgba_offset": lb["visible"] + lb["materials"],
+            "rgba_offset": lb["colours"],
         }
         out: dict[str, Any] = {
             key: dict(zip(names[key], value.tolist(), strict=True))

@@ -44,6 +44,7 @@ from driver_contract import OMITTED, DriverEntry
 from robolearn.core.types import ControlMode
 from robolearn.drivers.base import Driver
 from robolearn.drivers.mujoco_panda import CameraRequest, MujocoPandaDriver
+from robolearn.drivers.pybullet_panda import PybulletPandaDriver
 from tests import driver_factories_dynamixel as dynamixel_factories
 from tests import driver_factories_franka as franka_factories
 
@@ -59,6 +60,17 @@ def mujoco_panda_cameras() -> Driver:
     return MujocoPandaDriver(cameras=cameras)
 
 
+def pybullet_panda() -> Driver:
+    """The PyBullet Panda without cameras."""
+    return PybulletPandaDriver()
+
+
+def pybullet_panda_cameras() -> Driver:
+    """The PyBullet Panda with the cameras of :func:`mujoco_panda_cameras`."""
+    cameras = (CameraRequest("front", 64, 64, depth=True), CameraRequest("wrist", 48, 64))
+    return PybulletPandaDriver(cameras=cameras)
+
+
 ALL_MODES = frozenset(ControlMode)
 
 DRIVER_REGISTRY: list[DriverEntry] = [
@@ -66,6 +78,15 @@ DRIVER_REGISTRY: list[DriverEntry] = [
     DriverEntry(
         "mujoco_panda-cameras",
         mujoco_panda_cameras,
+        ALL_MODES,
+        gripper=True,
+        cameras=True,
+        sim_clock=True,
+    ),
+    DriverEntry("pybullet_panda", pybullet_panda, ALL_MODES, gripper=True, sim_clock=True),
+    DriverEntry(
+        "pybullet_panda-cameras",
+        pybullet_panda_cameras,
         ALL_MODES,
         gripper=True,
         cameras=True,

@@ -103,7 +103,9 @@ def test_each_dynamics_parameter_changes_the_rollout(
     assert set(env.values) == {name}
     if name in MODEL_FIELD:
         field = MODEL_FIELD[name]
-        assert not np.array_equal(getattr(model, field), env._nominal[field])
+        assert not np.array_equal(
+            getattr(model, field), env.unwrapped.driver.randomizer.nominal[field]
+        )
     assert np.abs(states - nominal_rollout).max() > 1e-3  # metres / radians
     env.close()
 
@@ -182,7 +184,9 @@ def test_each_visual_parameter_changes_the_image(name: str, nominal_image: np.nd
     )
     obs, info = env.reset(seed=0)
     field = MODEL_FIELD[name]
-    assert not np.array_equal(getattr(env.unwrapped.driver.model, field), env._nominal[field])
+    assert not np.array_equal(
+        getattr(env.unwrapped.driver.model, field), env.unwrapped.driver.randomizer.nominal[field]
+    )
     assert set(info["randomization"]) == {name}
     diff = np.abs(obs["front_rgb"].astype(int) - nominal_image.astype(int))
     assert diff.mean() > 1.0  # grey levels per pixel on average
@@ -237,14 +241,17 @@ def test_servo_gains_stay_consistent() -> None:
     model = env.unwrapped.driver.model
     for name, scale in env.values["actuator_gain_scale"].items():
         a = model.actuator(name).id
-        kp, kd = env._nominal["actuator_gainprm"][a, 0], env._nominal["actuator_biasprm"][a, 2]
+        kp, kd = (
+            env.unwrapped.driver.randomizer.nominal["actuator_gainprm"][a, 0],
+            env.unwrapped.driver.randomizer.nominal["actuator_biasprm"][a, 2],
+        )
         assert model.actuator_gainprm[a, 0] == pytest.approx(kp * scale)
         assert model.actuator_biasprm[a, 1] == pytest.approx(-kp * scale)  # a position servo
         assert model.actuator_biasprm[a, 2] == pytest.approx(kd * np.sqrt(scale))
     env.step(env.action_space.sample())  # the driver keeps them while in position control
     a = model.actuator("act_panda_joint1").id
     assert model.actuator_gainprm[a, 0] == pytest.approx(
-        env._nominal["actuator_gainprm"][a, 0]
+        env.unwrapped.driver.randomizer.nominal["actuator_gainprm"][a, 0]
         * env.values["actuator_gain_scale"]["act_panda_joint1"]
     )
     env.close()

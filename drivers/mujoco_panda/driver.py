@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import mujoco
 import numpy as np
 
-from robolearn.core.geometry import quat_from_mat, quat_from_rotvec, quat_multiply
+from robolearn.core.geometry import quat_from_mat
 from robolearn.core.timing import precise_sleep_until
 from robolearn.core.types import (
     Command,
@@ -27,6 +27,7 @@ from robolearn.core.types import (
 )
 from robolearn.drivers.kinematics import DifferentialIK
 from robolearn.drivers.mujoco_panda.model import ARM_KD, ARM_KP, EE_SITE, build_model
+from robolearn.drivers.mujoco_panda.randomize import MujocoRandomizer
 from robolearn.drivers.mujoco_panda.render import CameraRenderer
 from robolearn.drivers.panda import (
     ARM_JOINTS,
@@ -97,6 +98,10 @@ class MujocoPandaDriver(SimulatedPanda):
         self._marker_names = [m.name for m in self.scene.markers]
         self._frame_renderer: tuple[tuple[str, int, int], CameraRenderer] | None = None
         self._ee_quat: FloatArray | None = None
+        self._position_gains = _POSITION_GAINS
+        # Nominal copies of the model are taken now, while it holds the position gains.
+        self.randomizer = MujocoRandomizer(self.model, self._object_names)
+        """The model-field writer behind :meth:`set_randomization` (its ``nominal`` fields)."""
 
     # ----------------------------------------------------------------- spec
     def _build_spec(self, control_hz: float) -> RobotSpec:
@@ -147,7 +152,7 @@ class MujocoPandaDriver(SimulatedPanda):
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[self._qadr] = q
         self.data.qpos[self._finger_qadr] = gripper_width / 2.0
-        self._set_gains(_POSITION_GAINS)
+        self._set_gains(self._position_gains)
         self.data.ctrl[:7] = q
         self._gripper_target = float(gripper_width)
         self.data.ctrl[7] = gripper_width / 2.0
@@ -223,7 +228,7 @@ class MujocoPandaDriver(SimulatedPanda):
         return min(max(float(width), 0.0), 0.08)
 
     def _apply_position(self, q: FloatArray) -> FloatArray:
-        self._set_gains(_POSITION_GAINS)
+        self._set_gains(self._position_gains)
         q = q.clip(self._lower, self._upper)
         self.data.ctrl[:7] = q
         return q
@@ -395,6 +400,23 @@ class MujocoPandaDriver(SimulatedPanda):
         mujoco.mj_camlight(self.model, self.data)  # skipped by stepping when no camera reads
         images, _ = self._frame_renderer[1].render(self.data)
         return images[camera]
+
+    def randomization_targets(self) -> dict[str, list[str]]:
+        """Element names per randomized kind (links, geoms, dofs, servos, objects, cameras,
+        lights, colours), in the order draws are given."""
+        return self.randomizer.targets.labels
+
+    def set_randomization(self, draws: Mapping[str, np.ndarray]) -> None:
+        """The scene at nominal × ``draws`` from now on (``{}``: nominal); the position servos
+        keep the drawn gains whenever position control is (re)selected."""
+        current, was_position = self._gains, self._gains == self._position_gains
+        self.randomizer.apply(draws)
+        scale = self.randomizer.arm_gain_scale(draws, len(ARM_JOINTS))
+        self._position_gains = _Gains(tuple(ARM_KP * scale), tuple(ARM_KD * np.sqrt(scale)))
+        self._gains = None
+        if current is not None:
+            self._set_gains(self._position_gains if was_position else current)
+        self._update_poses()  # camera poses may have moved
 
     def _body(self, name: str) -> int:
         if name == TABLE:
