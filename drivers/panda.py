@@ -24,7 +24,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robolearn.core.types import CameraIntrinsics, CameraSpec, ConfigError, FloatArray, RobotState
+from robolearn.core.types import (
+    CameraIntrinsics,
+    CameraSpec,
+    Command,
+    CommandError,
+    ConfigError,
+    ControlMode,
+    FloatArray,
+    GripperSpec,
+    JointSpec,
+    RobotSpec,
+    RobotState,
+    require_finite,
+)
 from robolearn.drivers.base import Driver
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
@@ -39,6 +52,12 @@ PANDA_MAX_VELOCITY = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)  # rad/s (UR
 PANDA_MAX_EFFORT = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)  # N·m
 MAX_GRIPPER_WIDTH = 0.08  # m, both fingers open
 GRIPPER_FORCE_N = 20.0  # per finger
+ARM_KP = np.array([4500.0, 4500.0, 3500.0, 3500.0, 2000.0, 2000.0, 2000.0])
+"""Stiffness (N·m/rad) of the arm's position servos, on every backend: stiff and near
+critically damped for this URDF's joint-space inertia (its link inertias are 0.1 kg·m²)."""
+ARM_KD = np.array([160.0, 160.0, 110.0, 110.0, 45.0, 45.0, 45.0])
+"""Damping (N·m·s/rad) of the arm's position servos."""
+PANDA_GRIPPER = GripperSpec(min_width=0.0, max_width=MAX_GRIPPER_WIDTH, max_force=40.0)
 MAX_STIFFNESS = 3000.0  # N·m/rad, JOINT_IMPEDANCE upper bound
 MAX_DAMPING = 200.0  # N·m·s/rad
 MAX_EE_STEP_M = 0.1  # largest EE_DELTA translation accepted per command
@@ -178,6 +197,83 @@ def panda_urdf_dir() -> str:
             "reinstall it with: pip install --force-reinstall pybullet"
         )
     return path
+
+
+def panda_spec(
+    name: str,
+    limits: Mapping[str, tuple[float, float]],
+    control_hz: float,
+    physics_dt: float,
+    cameras: tuple[CameraSpec, ...],
+) -> RobotSpec:
+    """The simulated Panda's spec: the 7 arm joints with ``limits`` (rad, by joint name), every
+    control mode, the hand; ConfigError for a control rate outside (0, physics rate]."""
+    rate = 1.0 / physics_dt
+    if control_hz <= 0 or control_hz > rate:
+        raise ConfigError(
+            f"control_hz={control_hz} is outside (0, {rate:g}] (the physics rate); "
+            "choose a lower rate"
+        )
+    joints = tuple(
+        JointSpec(n, float(limits[n][0]), float(limits[n][1]), PANDA_MAX_VELOCITY[i], effort)
+        for i, (n, effort) in enumerate(zip(ARM_JOINTS, PANDA_MAX_EFFORT, strict=True))
+    )
+    return RobotSpec(
+        name=name,
+        joints=joints,
+        control_modes=frozenset(ControlMode),
+        control_hz=control_hz,
+        max_control_hz=rate,
+        cameras=cameras,
+        gripper=PANDA_GRIPPER,
+    )
+
+
+def gripper_target(width: float | None, current: float) -> float:
+    """The finger opening a command asks for (m), clipped to the hand's range; ``current``
+    when it gives none; CommandError for NaN or inf."""
+    if width is None:
+        return current
+    if not math.isfinite(width):
+        raise CommandError(f"gripper_width must be finite, got {width}")
+    return min(max(float(width), 0.0), MAX_GRIPPER_WIDTH)
+
+
+def impedance_targets(
+    cmd: Command, lower: FloatArray, upper: FloatArray, effort: FloatArray
+) -> Command:
+    """A JOINT_IMPEDANCE command as applied: targets within the joint limits, stiffness and
+    damping within [0, MAX_STIFFNESS] / [0, MAX_DAMPING], feed-forward torque (zero when
+    absent) within the effort limits; CommandError for a missing, misshaped or non-finite
+    field. ``gripper_width`` is not set (the caller adds the one it applies)."""
+    q = np.clip(require_finite("joint_position", cmd.joint_position, (7,)), lower, upper)
+    kp = np.clip(require_finite("stiffness", cmd.stiffness, (7,)), 0.0, MAX_STIFFNESS)
+    kd = np.clip(require_finite("damping", cmd.damping, (7,)), 0.0, MAX_DAMPING)
+    tau_ff = (
+        np.zeros(7)
+        if cmd.joint_torque is None
+        else require_finite("joint_torque", cmd.joint_torque, (7,))
+    )
+    tau_ff = np.clip(tau_ff, -effort, effort)
+    return Command(cmd.mode, joint_position=q, stiffness=kp, damping=kd, joint_torque=tau_ff)
+
+
+def ee_delta_steps(cmd: Command) -> tuple[FloatArray, FloatArray]:
+    """An EE_DELTA command's translation (m) and rotation vector (rad), each shortened to
+    MAX_EE_STEP_M / MAX_EE_STEP_RAD; no rotation when absent; CommandError when invalid."""
+    dpos = require_finite("ee_delta_pos", cmd.ee_delta_pos, (3,))
+    drot = (
+        np.zeros(3)
+        if cmd.ee_delta_rot is None
+        else require_finite("ee_delta_rot", cmd.ee_delta_rot, (3,))
+    )
+    return clip_norm(dpos, MAX_EE_STEP_M), clip_norm(drot, MAX_EE_STEP_RAD)
+
+
+def clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:
+    """``vec`` shortened to length ``max_norm`` if longer."""
+    norm = math.sqrt(float(vec @ vec))
+    return vec if norm <= max_norm else vec * (max_norm / norm)
 
 
 class SimulatedPanda(Driver):

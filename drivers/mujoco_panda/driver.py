@@ -30,6 +30,10 @@ from robolearn.drivers.mujoco_panda.model import ARM_KD, ARM_KP, EE_SITE, build_
 from robolearn.drivers.mujoco_panda.randomize import MujocoRandomizer
 from robolearn.drivers.mujoco_panda.render import CameraRenderer
 from robolearn.drivers.panda import (
+    ee_delta_steps,
+    gripper_target,
+    impedance_targets,
+    panda_spec,
     ARM_JOINTS,
     FINGER_JOINTS,
     HOME_Q,
@@ -105,23 +109,9 @@ class MujocoPandaDriver(SimulatedPanda):
 
     # ----------------------------------------------------------------- spec
     def _build_spec(self, control_hz: float) -> RobotSpec:
-        joints = tuple(
-            JointSpec(name, float(lo), float(hi), PANDA_MAX_VELOCITY[i], PANDA_MAX_EFFORT[i])
-            for i, (name, (lo, hi)) in enumerate((n, self.model.joint(n).range) for n in ARM_JOINTS)
-        )
-        if control_hz <= 0 or control_hz > 1.0 / self.model.opt.timestep:
-            raise ConfigError(
-                f"control_hz={control_hz} is outside (0, {1.0 / self.model.opt.timestep:g}] "
-                "(the physics rate); choose a lower rate"
-            )
-        return RobotSpec(
-            name="mujoco_panda",
-            joints=joints,
-            control_modes=frozenset(ControlMode),
-            control_hz=control_hz,
-            max_control_hz=1.0 / self.model.opt.timestep,
-            cameras=self._renderer.specs,
-            gripper=GripperSpec(min_width=0.0, max_width=0.08, max_force=40.0),
+        limits = {n: tuple(self.model.joint(n).range) for n in ARM_JOINTS}
+        return panda_spec(
+            "mujoco_panda", limits, control_hz, self.model.opt.timestep, self._renderer.specs
         )
 
     @property
@@ -200,7 +190,7 @@ class MujocoPandaDriver(SimulatedPanda):
     def _command(self, cmd: Command) -> Command:
         # The whole command is validated before any of it reaches the simulation: a rejected
         # arm command must not leave its gripper width applied, nor a bad width its arm target.
-        gripper = self._gripper_width_target(cmd.gripper_width)
+        gripper = gripper_target(cmd.gripper_width, self._gripper_target)
         applied = self._apply_arm(cmd, gripper)
         self._gripper_target = gripper
         self.data.ctrl[7] = gripper / 2.0
@@ -220,13 +210,6 @@ class MujocoPandaDriver(SimulatedPanda):
             return Command(cmd.mode, joint_torque=tau, gripper_width=gripper)
         return self._apply_ee_delta(cmd, gripper)
 
-    def _gripper_width_target(self, width: float | None) -> float:
-        if width is None:
-            return self._gripper_target
-        if not math.isfinite(width):
-            raise CommandError(f"gripper_width must be finite, got {width}")
-        return min(max(float(width), 0.0), 0.08)
-
     def _apply_position(self, q: FloatArray) -> FloatArray:
         self._set_gains(self._position_gains)
         q = q.clip(self._lower, self._upper)
@@ -234,37 +217,15 @@ class MujocoPandaDriver(SimulatedPanda):
         return q
 
     def _apply_impedance(self, cmd: Command, gripper: float) -> Command:
-        q = np.clip(
-            require_finite("joint_position", cmd.joint_position, (7,)), self._lower, self._upper
-        )
-        kp = np.clip(require_finite("stiffness", cmd.stiffness, (7,)), 0.0, MAX_STIFFNESS)
-        kd = np.clip(require_finite("damping", cmd.damping, (7,)), 0.0, MAX_DAMPING)
-        tau_ff = (
-            np.zeros(7)
-            if cmd.joint_torque is None
-            else require_finite("joint_torque", cmd.joint_torque, (7,))
-        )
-        tau_ff = np.clip(tau_ff, -self._effort, self._effort)
+        applied = impedance_targets(cmd, self._lower, self._upper, self._effort)
+        kp, kd, tau_ff = applied.stiffness, applied.damping, applied.joint_torque
+        assert kp is not None and kd is not None and tau_ff is not None
         self._set_gains(_Gains(tuple(kp), tuple(kd), tau_ff=tuple(tau_ff)))
-        self.data.ctrl[:7] = q
-        return Command(
-            cmd.mode,
-            joint_position=q,
-            stiffness=kp,
-            damping=kd,
-            joint_torque=tau_ff,
-            gripper_width=gripper,
-        )
+        self.data.ctrl[:7] = applied.joint_position
+        return applied.with_(gripper_width=gripper)
 
     def _apply_ee_delta(self, cmd: Command, gripper: float) -> Command:
-        dpos = require_finite("ee_delta_pos", cmd.ee_delta_pos, (3,))
-        drot = (
-            np.zeros(3)
-            if cmd.ee_delta_rot is None
-            else require_finite("ee_delta_rot", cmd.ee_delta_rot, (3,))
-        )
-        dpos = _clip_norm(dpos, MAX_EE_STEP_M)
-        drot = _clip_norm(drot, MAX_EE_STEP_RAD)
+        dpos, drot = ee_delta_steps(cmd)
         # One damped-least-squares step per command towards (pose + delta): its error is the
         # delta itself, and the simulation's own kinematics give the Jacobian. The next
         # command starts from the measured pose, so the residual of the linearised step is
@@ -434,8 +395,3 @@ class MujocoPandaDriver(SimulatedPanda):
     def _body_names(self) -> str:
         names = [self.model.body(i).name for i in range(1, self.model.nbody)]
         return ", ".join([TABLE, *names])
-
-
-def _clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:
-    norm = math.sqrt(float(vec @ vec))
-    return vec if norm <= max_norm else vec * (max_norm / norm)

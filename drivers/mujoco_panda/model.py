@@ -19,6 +19,8 @@ from robolearn.core.geometry import quat_from_mat
 from robolearn.core.types import FloatArray
 from robolearn.drivers.panda import (
     ARM_JOINTS,
+    ARM_KD,
+    ARM_KP,
     DEFAULT_CAMERAS,
     EE_LINK,
     FINGER_JOINTS,
@@ -52,10 +54,6 @@ __all__ = [
 EE_SITE = "ee"
 """The MuJoCo site at the URDF's ``panda_grasptarget`` frame."""
 
-# Position-servo gains per joint (N·m/rad, N·m·s/rad): stiff and near critically damped for
-# the joint-space inertia of this URDF (its link inertias are placeholders of 0.1 kg·m²).
-ARM_KP = np.array([4500.0, 4500.0, 3500.0, 3500.0, 2000.0, 2000.0, 2000.0])
-ARM_KD = np.array([160.0, 160.0, 110.0, 110.0, 45.0, 45.0, 45.0])
 ARM_ARMATURE = 0.1
 ARM_DAMPING = 2.0
 FINGER_KP = 2000.0

@@ -61,6 +61,11 @@ from robolearn.core.types import (
     require_finite,
 )
 from robolearn.drivers.panda import (
+    ARM_KD,
+    ARM_KP,
+    ee_delta_steps,
+    gripper_target,
+    impedance_targets,
     ARM_JOINTS,
     GRIPPER_FORCE_N,
     HOME_Q,
@@ -81,11 +86,8 @@ from robolearn.drivers.pybullet_panda.randomize import SERVOS, PybulletRandomize
 from robolearn.drivers.pybullet_panda.render import CameraRig
 from robolearn.drivers.pybullet_panda.scene import PandaWorld, urdf_joint_limits
 
-ARM_KP = np.array([4500.0, 4500.0, 3500.0, 3500.0, 2000.0, 2000.0, 2000.0])
-"""Stiffness (N·m/rad) of the arm's position servos: the MuJoCo model's, stable with PyBullet's
-explicit PD at 2 ms (``ω dt`` ≤ 0.1 and ``dt kd / M`` ≤ 0.2 for this URDF's inertias)."""
-ARM_KD = np.array([160.0, 160.0, 110.0, 110.0, 45.0, 45.0, 45.0])
-"""Damping (N·m·s/rad) of the arm's position servos: the MuJoCo model's."""
+# The arm servos use the shared ARM_KP / ARM_KD of drivers/panda.py: stable with PyBullet's
+# explicit PD at 2 ms (``ω dt`` ≤ 0.1 and ``dt kd / M`` ≤ 0.2 for this URDF's inertias).
 FINGER_POSITION_GAIN = 0.05
 """PyBullet ``positionGain`` of the finger motors (``POSITION_CONTROL``): the fraction of the
 position error removed per physics step, about 40 ms to close on an object."""
@@ -302,7 +304,7 @@ class PybulletPandaDriver(SimulatedPanda):
     def _command(self, cmd: Command) -> Command:
         # The whole command is validated before any of it reaches the simulation: a rejected
         # arm command must not leave its gripper width applied, nor a bad width its arm target.
-        gripper = self._gripper_width_target(cmd.gripper_width)
+        gripper = gripper_target(cmd.gripper_width, self._gripper_target)
         applied = self._apply_arm(cmd, gripper)
         self._set_gripper(gripper)
         return applied
@@ -321,13 +323,6 @@ class PybulletPandaDriver(SimulatedPanda):
             return Command(cmd.mode, joint_torque=tau, gripper_width=gripper)
         return self._apply_ee_delta(cmd, gripper)
 
-    def _gripper_width_target(self, width: float | None) -> float:
-        if width is None:
-            return self._gripper_target
-        if not math.isfinite(width):
-            raise CommandError(f"gripper_width must be finite, got {width}")
-        return min(max(float(width), 0.0), 0.08)
-
     def _apply_position(self, q: FloatArray) -> FloatArray:
         q = q.clip(self._lower, self._upper)
         self._law = None
@@ -335,36 +330,19 @@ class PybulletPandaDriver(SimulatedPanda):
         return q
 
     def _apply_impedance(self, cmd: Command, gripper: float) -> Command:
-        q = np.clip(
-            require_finite("joint_position", cmd.joint_position, (7,)), self._lower, self._upper
+        applied = impedance_targets(cmd, self._lower, self._upper, self._effort)
+        q, kp, kd, tau_ff = (
+            applied.joint_position,
+            applied.stiffness,
+            applied.damping,
+            applied.joint_torque,
         )
-        kp = np.clip(require_finite("stiffness", cmd.stiffness, (7,)), 0.0, MAX_STIFFNESS)
-        kd = np.clip(require_finite("damping", cmd.damping, (7,)), 0.0, MAX_DAMPING)
-        tau_ff = (
-            np.zeros(7)
-            if cmd.joint_torque is None
-            else require_finite("joint_torque", cmd.joint_torque, (7,))
-        )
-        tau_ff = np.clip(tau_ff, -self._effort, self._effort)
+        assert q is not None and kp is not None and kd is not None and tau_ff is not None
         self._set_torque_law(_TorqueLaw(q, kp, kd, tau_ff))
-        return Command(
-            cmd.mode,
-            joint_position=q,
-            stiffness=kp,
-            damping=kd,
-            joint_torque=tau_ff,
-            gripper_width=gripper,
-        )
+        return applied.with_(gripper_width=gripper)
 
     def _apply_ee_delta(self, cmd: Command, gripper: float) -> Command:
-        dpos = require_finite("ee_delta_pos", cmd.ee_delta_pos, (3,))
-        drot = (
-            np.zeros(3)
-            if cmd.ee_delta_rot is None
-            else require_finite("ee_delta_rot", cmd.ee_delta_rot, (3,))
-        )
-        dpos = _clip_norm(dpos, MAX_EE_STEP_M)
-        drot = _clip_norm(drot, MAX_EE_STEP_RAD)
+        dpos, drot = ee_delta_steps(cmd)
         # One damped-least-squares step per command towards (pose + delta), from the measured
         # joints: its error is the delta itself. The next command starts from the measured
         # pose, so the residual of the linearised step is corrected on the next tick.
@@ -647,10 +625,6 @@ def _dls(jac: FloatArray, err: FloatArray) -> FloatArray:
     jjt.flat[:: jjt.shape[0] + 1] += IK_DAMPING
     return np.asarray(jac.T @ np.linalg.solve(jjt, err))
 
-
-def _clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:
-    norm = math.sqrt(float(vec @ vec))
-    return vec if norm <= max_norm else vec * (max_norm / norm)
 
 
 def _wxyz(xyzw: Sequence[float]) -> FloatArray:
