@@ -1,10 +1,13 @@
-"""Env throughput: state-mode steps/s against a bare ``mujoco.mj_step`` loop, image-mode frames/s.
+"""Env throughput on both simulator backends: state-mode steps/s against a bare physics loop,
+image-mode frames/s.
 
 The bare loop replays exactly the physics the env ran: the same initial states and the same
-actuator controls per control tick, with ``mj_step(model, data, nstep)`` doing the same number
-of substeps. Env and bare runs alternate for several rounds and medians are compared (ratios,
-because this machine is noisy). Writes ``benchmarks/results/env_throughput.json`` and the
-README block ``bench:env_throughput``.
+actuator commands per control tick, then the same number of substeps — ``mj_step(model,
+data, nstep)`` for MuJoCo; for PyBullet the recorded PD targets, gains and force limits of the
+arm and fingers (``setJointMotorControlArray``) and ``nstep`` calls of ``stepSimulation``.
+Env and bare runs alternate for several rounds and medians are compared (ratios, because this
+machine is noisy). Writes ``benchmarks/results/env_throughput.json`` and the README block
+``bench:env_throughput``.
 
     python -m benchmarks.env_throughput [--episodes 6] [--rounds 5] [--image-steps 30]
 """
@@ -22,9 +25,12 @@ from typing import Any
 
 import mujoco
 import numpy as np
+import pybullet
 
 from benchmarks._report import write_results
 from robolearn import envs
+from robolearn.drivers.panda import GRIPPER_FORCE_N
+from robolearn.drivers.pybullet_panda.driver import FINGER_VELOCITY_GAIN, PybulletPandaDriver
 from robolearn.envs.base import FrankaTaskEnv
 
 
@@ -68,7 +74,7 @@ def record(env_id: str, control_mode: str, episodes: int) -> Recording:
     return rec
 
 
-def time_env(env: Any, rec: Recording) -> float:
+def time_env(env: Any, rec: Recording | BulletRecording) -> float:
     """Steps/s of ``env.step`` replaying the recorded actions (resets not timed)."""
     steps, elapsed = 0, 0.0
     for seed, acts in zip(rec.seeds, rec.actions, strict=True):
@@ -108,21 +114,132 @@ def state_mode(env_id: str, control_mode: str, episodes: int, rounds: int) -> di
         env_rates.append(time_env(env, rec))
         bare_rates.append(time_bare(model, rec, nstep))
     env.close()
+    return _row(env_id, control_mode, "mujoco", nstep, env_rates, bare_rates, rec.actions)
+
+
+@dataclass
+class BulletRecording:
+    seeds: list[int]
+    actions: list[list[np.ndarray]]
+    states: list[int]  # pybullet saveState ids of each episode's start
+    motors: list[list[tuple[list[float], ...]]]  # arm PD target, kp, kd, force; finger target
+
+
+def _bullet(env: Any) -> PybulletPandaDriver:
+    driver = _unwrapped(env).driver
+    assert isinstance(driver, PybulletPandaDriver)
+    return driver
+
+
+def _motor_commands(d: PybulletPandaDriver) -> tuple[list[float], ...]:
+    return (
+        d._pd_target.tolist(),
+        d._kp.tolist(),
+        d._kd.tolist(),
+        d._pd_force.tolist(),
+        [d._gripper_target / 2.0] * 2,
+    )
+
+
+def bullet_record(env: Any, control_mode: str, episodes: int) -> BulletRecording:
+    """The scripted expert once (untimed) in ``env``: actions, motor commands, start states."""
+    expert, d = envs.make_expert(env), _bullet(env)
+    client = d._sim().client
+    rec = BulletRecording([], [], [], [])
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=ep)
+        expert.reset(ep)
+        rec.states.append(client.saveState())
+        acts, motors = [], []
+        for _ in range(_unwrapped(env).task.max_episode_steps):
+            action = expert.act(obs)
+            obs, *_ = env.step(action)
+            acts.append(action)
+            motors.append(_motor_commands(d))
+        rec.seeds.append(ep)
+        rec.actions.append(acts)
+        rec.motors.append(motors)
+    return rec
+
+
+def time_bare_bullet(d: PybulletPandaDriver, rec: BulletRecording, nstep: int) -> float:
+    """Steps/s of a bare loop: restore the start state, then per tick set the recorded motor
+    commands of arm and fingers and call ``stepSimulation`` nstep times."""
+    world = d._sim()
+    c, robot, arm, fingers = world.client, world.robot, world.indices.arm, world.indices.fingers
+    gain = [d._finger_gain] * 2
+    steps, elapsed = 0, 0.0
+    for state, motors in zip(rec.states, rec.motors, strict=True):
+        c.restoreState(state)
+        t0 = time.perf_counter()
+        for q, kp, kd, force, finger in motors:
+            c.setJointMotorControlArray(
+                robot,
+                arm,
+                pybullet.PD_CONTROL,
+                targetPositions=q,
+                targetVelocities=[0.0] * 7,
+                positionGains=kp,
+                velocityGains=kd,
+                forces=force,
+            )
+            c.setJointMotorControlArray(
+                robot,
+                fingers,
+                pybullet.POSITION_CONTROL,
+                targetPositions=finger,
+                targetVelocities=[0.0] * 2,
+                forces=[GRIPPER_FORCE_N] * 2,
+                positionGains=gain,
+                velocityGains=[FINGER_VELOCITY_GAIN] * 2,
+            )
+            for _ in range(nstep):
+                c.stepSimulation()
+        elapsed += time.perf_counter() - t0
+        steps += len(motors)
+    return steps / elapsed
+
+
+def bullet_state_mode(env_id: str, control_mode: str, episodes: int, rounds: int) -> dict[str, Any]:
+    env = envs.make(env_id, control_mode=control_mode, backend="pybullet")
+    rec = bullet_record(env, control_mode, episodes)
+    d = _bullet(env)
+    nstep = round(1.0 / _unwrapped(env).control_hz / d.physics_dt)
+    env_rates, bare_rates = [], []
+    for _ in range(rounds):
+        env_rates.append(time_env(env, rec))
+        bare_rates.append(time_bare_bullet(d, rec, nstep))
+    env.close()
+    return _row(env_id, control_mode, "pybullet", nstep, env_rates, bare_rates, rec.actions)
+
+
+def _row(
+    env_id: str,
+    control_mode: str,
+    backend: str,
+    nstep: int,
+    env_rates: list[float],
+    bare_rates: list[float],
+    actions: list[list[np.ndarray]],
+) -> dict[str, Any]:
     ratios = [e / b for e, b in zip(env_rates, bare_rates, strict=True)]
     return {
         "env_id": env_id,
+        "backend": backend,
         "control_mode": control_mode,
         "substeps_per_step": nstep,
         "env_steps_per_s": statistics.median(env_rates),
         "bare_steps_per_s": statistics.median(bare_rates),
         "ratio": statistics.median(ratios),
-        "steps_per_round": sum(len(a) for a in rec.actions),
+        "steps_per_round": sum(len(a) for a in actions),
     }
 
 
-def image_mode(env_id: str, size: tuple[int, int], steps: int) -> dict[str, Any]:
+def image_mode(
+    env_id: str, size: tuple[int, int], steps: int, backend: str = "mujoco"
+) -> dict[str, Any]:
     cams = ("front", "wrist")
-    env = envs.make(env_id, obs_mode="image", image_size=size, cameras=cams)
+    env = envs.make(env_id, obs_mode="image", image_size=size, cameras=cams, backend=backend)
     expert = envs.make_expert(env)
     obs, _ = env.reset(seed=0)
     expert.reset(0)
@@ -134,6 +251,7 @@ def image_mode(env_id: str, size: tuple[int, int], steps: int) -> dict[str, Any]
     env.close()
     return {
         "env_id": env_id,
+        "backend": backend,
         "image_size": list(size),
         "cameras": len(cams),
         "env_steps_per_s": steps / elapsed,
@@ -145,23 +263,27 @@ def markdown(state: list[dict[str, Any]], image: list[dict[str, Any]], cmd: str)
     lines = [
         f"Measured with `{cmd}` on {_machine_line()}.",
         "",
-        "| task | control mode | env steps/s | bare `mj_step` steps/s | ratio (target ≥ 0.7) |",
-        "|---|---|---:|---:|---:|",
+        "| task | backend | control mode | env steps/s | bare physics steps/s | "
+        "ratio (target ≥ 0.7) |",
+        "|---|---|---|---:|---:|---:|",
     ]
     for r in state:
         verdict = "met" if r["ratio"] >= 0.7 else "**not met**"
         lines.append(
-            f"| {r['env_id']} | {r['control_mode']} | {r['env_steps_per_s']:.0f} | "
-            f"{r['bare_steps_per_s']:.0f} | {r['ratio']:.2f} ({verdict}) |"
+            f"| {r['env_id']} | {r['backend']} | {r['control_mode']} | "
+            f"{r['env_steps_per_s']:.0f} | {r['bare_steps_per_s']:.0f} | "
+            f"{r['ratio']:.2f} ({verdict}) |"
         )
     lines += [
         "",
-        "| image mode (front + wrist RGB) | env steps/s | camera frames/s |",
-        "|---|---:|---:|",
+        "| image mode (front + wrist RGB) | backend | env steps/s | camera frames/s |",
+        "|---|---|---:|---:|",
     ]
     for r in image:
         h, w = r["image_size"]
-        lines.append(f"| {h}×{w} | {r['env_steps_per_s']:.1f} | {r['frames_per_s']:.1f} |")
+        lines.append(
+            f"| {h}×{w} | {r['backend']} | {r['env_steps_per_s']:.1f} | {r['frames_per_s']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -181,17 +303,21 @@ def main() -> None:
     parser.add_argument("--no-readme", action="store_true", help="only write the JSON file")
     args = parser.parse_args()
     state = [
-        state_mode(env_id, mode, args.episodes, args.rounds)
+        measure(env_id, mode, args.episodes, args.rounds)
         for env_id in ("robolearn/FrankaReach-v0", "robolearn/FrankaLift-v0")
         for mode in ("ee_delta", "joint_position")
+        for measure in (state_mode, bullet_state_mode)
     ]
     for r in state:
         print(
-            f"{r['env_id']:28s} {r['control_mode']:15s} env {r['env_steps_per_s']:7.0f}/s "
-            f"bare {r['bare_steps_per_s']:7.0f}/s ratio {r['ratio']:.2f}"
+            f"{r['env_id']:28s} {r['backend']:9s} {r['control_mode']:15s} "
+            f"env {r['env_steps_per_s']:7.0f}/s bare {r['bare_steps_per_s']:7.0f}/s "
+            f"ratio {r['ratio']:.2f}"
         )
     image = [
-        image_mode("robolearn/FrankaLift-v0", s, args.image_steps) for s in ((128, 128), (480, 640))
+        image_mode("robolearn/FrankaLift-v0", s, args.image_steps, backend)
+        for backend in ("mujoco", "pybullet")
+        for s in ((128, 128), (480, 640))
     ]
     for r in image:
         print(

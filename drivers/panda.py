@@ -270,6 +270,34 @@ def ee_delta_steps(cmd: Command) -> tuple[FloatArray, FloatArray]:
     return clip_norm(dpos, MAX_EE_STEP_M), clip_norm(drot, MAX_EE_STEP_RAD)
 
 
+DIVERGED_SPEED = 20.0
+"""A joint or free-object speed (rad/s or m/s) beyond which the physics has blown up: the
+Panda's joints reach 2.6 rad/s, and nothing in a tabletop scene moves at 20 m/s. (Bullet
+clamps body speeds at 100 m/s, so a blow-up there saturates rather than reaching inf.)"""
+DIVERGED_DISTANCE_M = 3.0
+"""An object this far from the robot's base (beyond the floor around the table) has been
+thrown out of the scene by the solver."""
+
+
+def divergence(
+    speeds: FloatArray, positions: FloatArray | None = None, what: str = "joint"
+) -> str | None:
+    """Why ``speeds`` (any shape, rad/s or m/s) and ``positions`` (``(n, 3)``, m, world frame
+    with the base at the origin) cannot come from a sound physics step, or None."""
+    fastest = float(np.abs(speeds).max(initial=0.0))  # NaN propagates through max
+    if not fastest <= DIVERGED_SPEED:
+        if not math.isfinite(fastest):
+            return f"a {what} velocity is NaN or infinite"
+        return f"a {what} moves at {fastest:.3g} (limit {DIVERGED_SPEED:g} rad/s or m/s)"
+    if positions is not None and len(positions):
+        farthest = float(np.sqrt((positions * positions).sum(axis=-1)).max())
+        if not farthest <= DIVERGED_DISTANCE_M:
+            if not math.isfinite(farthest):
+                return "an object position is NaN or infinite"
+            return f"an object is {farthest:.3g} m from the base (limit {DIVERGED_DISTANCE_M:g} m)"
+    return None
+
+
 def clip_norm(vec: FloatArray, max_norm: float) -> FloatArray:
     """``vec`` shortened to length ``max_norm`` if longer."""
     norm = math.sqrt(float(vec @ vec))
@@ -364,6 +392,12 @@ class SimulatedPanda(Driver):
     @abc.abstractmethod
     def render_frame(self, camera: str, height: int, width: int) -> np.ndarray:
         """One RGB frame (H, W, 3) uint8 of a scene camera at any size (``env.render()``)."""
+
+    @abc.abstractmethod
+    def physics_fault(self) -> str | None:
+        """Why the simulation can no longer be trusted (its solver produced NaN, reset itself,
+        or moves joints or objects at speeds no real scene reaches), or None. Envs check it
+        every step and raise :class:`~robolearn.core.types.PhysicsDivergedError`."""
 
 
 def make_simulated_panda(

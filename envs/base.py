@@ -27,6 +27,11 @@ Bad actions: a wrong shape, NaN or inf raises :class:`ActionError` before anythi
 the physics. Finite values outside the action space are clipped to it (documented rule).
 These rules, the gripper mapping and the observation keys are shared with the robot env
 through :mod:`robolearn.envs.conventions`.
+
+A solver blow-up (NaN, runaway speeds, MuJoCo resetting a bad state, an object thrown out of
+the scene) raises :class:`~robolearn.core.types.PhysicsDivergedError` from ``step`` and every
+other observation read: no observation of a diverged simulation reaches a policy. ``reset``
+starts a sound episode.
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ import numpy as np
 from gymnasium import spaces
 
 from robolearn.core.geometry import quat_error
-from robolearn.core.types import Command, ConfigError, ControlMode, FloatArray, RobotState
+from robolearn.core.types import (
+    Command,
+    ConfigError,
+    ControlMode,
+    FloatArray,
+    PhysicsDivergedError,
+    RobotState,
+)
 from robolearn.drivers.panda import (
     BACKENDS,
     HOME_Q,
@@ -213,6 +225,16 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.driver.disconnect()
 
     # ------------------------------------------------------------ helpers
+    def _check_physics(self) -> None:
+        fault = self.driver.physics_fault()
+        if fault is not None:
+            spec_id = self.spec.id if self.spec is not None else type(self.task).__name__
+            raise PhysicsDivergedError(
+                f"{spec_id} on {self.driver.backend}: the simulation diverged at "
+                f"t={self.driver.now():.3f} s ({fault}); this episode cannot go on: reset "
+                "the env (robolearn eval records it as a failed episode)"
+            )
+
     @property
     def goal(self) -> FloatArray:
         return self._task_state.goal
@@ -241,7 +263,9 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         return self._observe()
 
     def observe_with_state(self) -> tuple[dict[str, np.ndarray], RobotState]:
-        """The current observation and the robot state it was built from."""
+        """The current observation and the robot state it was built from
+        (PhysicsDivergedError if the simulation has blown up)."""
+        self._check_physics()
         state = self.driver.read() if self._cameras else self.driver.read_proprio()
         return self._observation_from(state), state
 
@@ -318,6 +342,7 @@ class FrankaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         return target - ee_pos
 
     def _observe(self) -> dict[str, np.ndarray]:
+        self._check_physics()
         state = self.driver.read() if self._cameras else self.driver.read_proprio()
         return self._observation_from(state)
 

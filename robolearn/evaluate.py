@@ -9,11 +9,14 @@ with a 95 % Wilson interval, mp4s of the first rollouts, and a JSON + HTML repor
 Episode ``k`` resets the env with ``seed + k`` and the policy with the same seed, so a run is
 reproducible whatever the number of workers. Success means the task is solved at the last
 step of its time limit (as for the scripted experts); ``first_success_step`` is reported too.
+An episode whose simulation diverges (:class:`~robolearn.core.types.PhysicsDivergedError`)
+is a failed episode with the reason in ``failure``; the run goes on.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import math
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from robolearn.core.types import ConfigError
+from robolearn.core.types import ConfigError, PhysicsDivergedError
 
 Z95 = 1.959963984540054
 
@@ -91,6 +94,8 @@ class EpisodeResult:
     total_reward: float
     seconds: float
     video: str | None = None
+    failure: str | None = None
+    """Why the episode ended early as a failure (the simulation diverged), if it did."""
 
 
 @dataclass
@@ -131,6 +136,7 @@ class EvalResult:
             "ci95": list(self.ci95),
             "mean_steps": float(np.mean([e.steps for e in self.episodes])),
             "mean_reward": float(np.mean([e.total_reward for e in self.episodes])),
+            "diverged": sum(e.failure is not None for e in self.episodes),
             "seconds": self.seconds,
         }
 
@@ -311,19 +317,24 @@ def _episode(
     obs, info = env.reset(seed=seed)
     policy.reset(seed=seed)
     frames: list[np.ndarray] | None = [] if video_dir is not None and k < spec.videos else None
-    first, total, steps, done = None, 0.0, 0, False
+    first, total, steps, done, failure = None, 0.0, 0, False, None
     while not done:
         if frames is not None:
             frames.append(env.render())
         inputs = obs if isinstance(policy, _ScriptedAdapter) else policy_inputs(obs)
-        obs, reward, terminated, truncated, info = env.step(policy.act(inputs))
+        try:
+            obs, reward, terminated, truncated, info = env.step(policy.act(inputs))
+        except PhysicsDivergedError as err:  # a failed episode, with its reason
+            failure, info, done = str(err), {"is_success": False}, True
+            continue
         steps, total = steps + 1, total + float(reward)
         if info.get("is_success") and first is None:
             first = steps
         done = terminated or truncated
     video = _save_video(frames, video_dir, k, env) if frames else None
     success = bool(info.get("is_success"))
-    return EpisodeResult(k, seed, success, first, steps, total, time.perf_counter() - t0, video)
+    seconds = time.perf_counter() - t0
+    return EpisodeResult(k, seed, success, first, steps, total, seconds, video, failure)
 
 
 def _save_video(frames: list[np.ndarray], video_dir: Path | None, k: int, env: Any) -> str:
@@ -353,7 +364,7 @@ def _html(result: EvalResult) -> str:
     rows = "".join(
         f"<tr><td>{e.episode}</td><td>{e.seed}</td><td>{'yes' if e.success else 'no'}</td>"
         f"<td>{e.first_success_step or '-'}</td><td>{e.steps}</td><td>{e.total_reward:.2f}</td>"
-        f"<td>{_video_cell(e)}</td></tr>"
+        f"<td>{_video_cell(e)}</td><td>{html.escape(e.failure or '')}</td></tr>"
         for e in result.episodes
     )
     return (
@@ -364,7 +375,8 @@ def _html(result: EvalResult) -> str:
         f"(95 % Wilson interval {100 * lo:.1f}–{100 * hi:.1f} %), "
         f"{s['seconds']:.1f} s.</p><img src='data:image/png;base64,{_plots_png(result)}'>"
         "<table><tr><th>episode</th><th>seed</th><th>success</th><th>first success step</th>"
-        f"<th>steps</th><th>return</th><th>video</th></tr>{rows}</table></body></html>"
+        f"<th>steps</th><th>return</th><th>video</th><th>failure</th></tr>{rows}</table>"
+        "</body></html>"
     )
 
 

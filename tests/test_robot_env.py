@@ -71,7 +71,7 @@ def _deploy_on(robot: str, tmp_path: Path) -> Path:
             "1",
             "--seconds",
             "1",
-            "--backend",
+            "--inference",
             "sync",
             "--no-keyboard-estop",
             "--out",

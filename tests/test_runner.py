@@ -165,7 +165,7 @@ def test_deploy_cli_runs_and_logs(tmp_path: Path, capsys: pytest.CaptureFixture[
             "--seconds",
             "1.5",
             "--no-realtime",
-            "--backend",
+            "--inference",
             "sync",
             "--no-keyboard-estop",
             "--out",
@@ -181,3 +181,30 @@ def test_deploy_cli_runs_and_logs(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_deploy_refuses_unknown_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deploy", "--policy", "/no/such/ckpt"]) == 2
     assert "checkpoints" in capsys.readouterr().err
+
+
+def test_a_diverged_simulation_ends_the_episode_as_a_failure(lift: Any) -> None:
+    class KickingExpert:
+        """The expert, kicking the cube (a real solver blow-up) at its third chunk."""
+
+        def __init__(self) -> None:
+            self.expert, self.calls = _expert(), 0
+
+        def reset(self) -> None:
+            self.expert.reset()
+
+        def predict_chunk(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+            self.calls += 1
+            if self.calls == 3:
+                kick = np.array([1e6, 0.0, 0.0])
+                lift.driver.set_object_velocity("cube", kick, np.zeros(3))
+            return np.asarray(self.expert.predict_chunk(obs))
+
+    runner = _runner(lift, KickingExpert, "sync", ticks=200)
+    try:
+        episode = runner.run_episode()
+    finally:
+        runner.inference.close()
+    assert not episode.success and episode.error is not None and "diverged" in episode.error
+    assert 0 < len(episode.ticks) < 200
+    assert all(np.isfinite(q).all() for q in episode.q)  # nothing diverged was logged

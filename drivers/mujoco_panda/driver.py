@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,12 +14,9 @@ from robolearn.core.geometry import quat_from_mat
 from robolearn.core.timing import precise_sleep_until
 from robolearn.core.types import (
     Command,
-    CommandError,
     ConfigError,
     ControlMode,
     FloatArray,
-    GripperSpec,
-    JointSpec,
     RobotSpec,
     RobotState,
     require_finite,
@@ -30,24 +26,25 @@ from robolearn.drivers.mujoco_panda.model import ARM_KD, ARM_KP, EE_SITE, build_
 from robolearn.drivers.mujoco_panda.randomize import MujocoRandomizer
 from robolearn.drivers.mujoco_panda.render import CameraRenderer
 from robolearn.drivers.panda import (
-    ee_delta_steps,
-    gripper_target,
-    impedance_targets,
-    panda_spec,
     ARM_JOINTS,
     FINGER_JOINTS,
     HOME_Q,
-    MAX_DAMPING,
-    MAX_EE_STEP_M,
-    MAX_EE_STEP_RAD,
     MAX_GRIPPER_WIDTH,
-    MAX_STIFFNESS,
-    PANDA_MAX_EFFORT,
-    PANDA_MAX_VELOCITY,
     TABLE,
     CameraRequest,
     SceneConfig,
     SimulatedPanda,
+    divergence,
+    ee_delta_steps,
+    gripper_target,
+    impedance_targets,
+    panda_spec,
+)
+
+_BAD_STATE_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQACC,
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
 )
 
 
@@ -99,6 +96,7 @@ class MujocoPandaDriver(SimulatedPanda):
         self._gains: _Gains | None = None
         self._gripper_target = MAX_GRIPPER_WIDTH
         self._object_names = [o.name for o in self.scene.objects]
+        self._object_bodies = [self.model.body(n).id for n in self._object_names]
         self._marker_names = [m.name for m in self.scene.markers]
         self._frame_renderer: tuple[tuple[str, int, int], CameraRenderer] | None = None
         self._ee_quat: FloatArray | None = None
@@ -361,6 +359,15 @@ class MujocoPandaDriver(SimulatedPanda):
         mujoco.mj_camlight(self.model, self.data)  # skipped by stepping when no camera reads
         images, _ = self._frame_renderer[1].render(self.data)
         return images[camera]
+
+    def physics_fault(self) -> str | None:
+        """MuJoCo's own bad-acceleration/position/velocity warnings (the solver reset the
+        state), else a NaN or runaway joint or object speed, or an object thrown out."""
+        d = self.data
+        for kind in _BAD_STATE_WARNINGS:
+            if d.warning[kind].number:
+                return f"MuJoCo reported {kind.name} at t={d.time:.3f} s and reset the state"
+        return divergence(d.qvel, d.xpos[self._object_bodies], "joint or object")
 
     def randomization_targets(self) -> dict[str, list[str]]:
         """Element names per randomized kind (links, geoms, dofs, servos, objects, cameras,

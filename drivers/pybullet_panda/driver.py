@@ -49,7 +49,6 @@ import pybullet
 from robolearn.core.timing import precise_sleep_until
 from robolearn.core.types import (
     Command,
-    CommandError,
     ConfigError,
     ControlMode,
     DriverError,
@@ -61,25 +60,22 @@ from robolearn.core.types import (
     require_finite,
 )
 from robolearn.drivers.panda import (
+    ARM_JOINTS,
     ARM_KD,
     ARM_KP,
-    ee_delta_steps,
-    gripper_target,
-    impedance_targets,
-    ARM_JOINTS,
     GRIPPER_FORCE_N,
     HOME_Q,
-    MAX_DAMPING,
-    MAX_EE_STEP_M,
-    MAX_EE_STEP_RAD,
     MAX_GRIPPER_WIDTH,
-    MAX_STIFFNESS,
     PANDA_MAX_EFFORT,
     PANDA_MAX_VELOCITY,
     CameraRequest,
     SceneConfig,
     SimulatedPanda,
     camera_specs,
+    divergence,
+    ee_delta_steps,
+    gripper_target,
+    impedance_targets,
 )
 from robolearn.drivers.pybullet_panda.gravity import GravityModel
 from robolearn.drivers.pybullet_panda.randomize import SERVOS, PybulletRandomizer
@@ -560,6 +556,18 @@ class PybulletPandaDriver(SimulatedPanda):
         assert self._cameras is not None
         return self._cameras.render(camera, height, width)[0]
 
+    def physics_fault(self) -> str | None:
+        """A NaN or runaway joint or object speed, or an object thrown out of the scene."""
+        w = self._sim()
+        c = w.client
+        speeds = [s[1] for s in c.getJointStates(w.robot, w.indices.movable)]
+        positions = []
+        for body in w.objects.values():
+            linear, angular = c.getBaseVelocity(body)
+            speeds += [*linear, *angular]
+            positions.append(c.getBasePositionAndOrientation(body)[0])
+        return divergence(np.array(speeds), np.array(positions).reshape(-1, 3), "joint or object")
+
     def randomization_targets(self) -> dict[str, list[str]]:
         """Element names per randomized kind (links, geoms, dofs, servos, objects, cameras,
         lights, colours), in the order draws are given. Needs a connected driver."""
@@ -624,7 +632,6 @@ def _dls(jac: FloatArray, err: FloatArray) -> FloatArray:
     jjt = jac @ jac.T
     jjt.flat[:: jjt.shape[0] + 1] += IK_DAMPING
     return np.asarray(jac.T @ np.linalg.solve(jjt, err))
-
 
 
 def _wxyz(xyzw: Sequence[float]) -> FloatArray:

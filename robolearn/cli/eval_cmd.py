@@ -101,10 +101,14 @@ def summary_line(result: EvalResult) -> str:
     where = result.env if result.backend in ("mujoco", "robot") else f"{result.env} in PyBullet"
     if result.randomize is not None:
         where += f", randomized ({result.randomize})"
-    return (
+    line = (
         f"success {result.successes}/{len(result.episodes)} = {100 * result.success_rate:.1f} % "
         f"(95 % CI {100 * lo:.1f}–{100 * hi:.1f} %) on {where} in {result.seconds:.0f} s"
     )
+    diverged = [e.episode for e in result.episodes if e.failure is not None]
+    if diverged:
+        line += f"; the simulation diverged in episodes {diverged} (failed; reasons in eval.json)"
+    return line
 
 
 COMMAND = Subcommand(

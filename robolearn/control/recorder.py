@@ -5,7 +5,8 @@ layer → the driver. The dataset's ``action`` column is the action actually sen
 safety layer, in the task's action space); ``teleop.action`` is what the device asked for.
 Video is encoded while recording (the writer's encoder threads), so saving an episode is
 quick; episodes are committed crash-safely by the writer: killing the recorder loses only the
-episode in progress.
+episode in progress. An episode whose simulation diverges is discarded and recorded again
+with the next seed (after three in a row the error stops the session; saved episodes stay).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from robolearn.core.observations import (
     feature_width,
     observation_features,
 )
-from robolearn.core.types import RobotState
+from robolearn.core.types import PhysicsDivergedError, RobotState
 from robolearn.data import DatasetWriter, Feature
 
 
@@ -126,6 +127,10 @@ def make_frame(
     return frame
 
 
+MAX_DIVERGED_IN_A_ROW = 3
+"""Episodes in a row whose simulation may diverge before recording stops with the error."""
+
+
 class Recorder:
     """Runs recording episodes of ``env`` with actions from ``source`` into ``writer``."""
 
@@ -147,8 +152,22 @@ class Recorder:
         """Record until ``cfg.episodes`` episodes are saved or a stop event arrives."""
         result = SessionResult([], 0, False, [], [])
         attempt = 0
+        diverged_in_a_row = 0
         while len(result.saved) < self.cfg.episodes:
-            verdict = self._episode(self.cfg.seed + attempt)
+            try:
+                verdict = self._episode(self.cfg.seed + attempt)
+                diverged_in_a_row = 0
+            except PhysicsDivergedError as exc:  # the episode is re-recorded; saved ones stay
+                diverged_in_a_row += 1
+                if self.writer.recording:
+                    self.writer.discard_episode()
+                if diverged_in_a_row >= MAX_DIVERGED_IN_A_ROW:
+                    raise
+                self._progress("")
+                print(f"episode discarded, re-recording with the next seed: {exc}")
+                result.discarded += 1
+                attempt += 1
+                continue
             attempt += 1
             if verdict == "rerecord":
                 self.writer.discard_episode()

@@ -25,7 +25,13 @@ from robolearn.control.inference import AsyncInference, Chunk, PolicyWorkerError
 from robolearn.control.rate import RateLoop
 from robolearn.control.safety import SafeCommand, SafetyLayer
 from robolearn.core.chunking import ChunkExecutor, make_executor
-from robolearn.core.types import Command, CommandError, ConfigError, RobotState
+from robolearn.core.types import (
+    Command,
+    CommandError,
+    ConfigError,
+    PhysicsDivergedError,
+    RobotState,
+)
 from robolearn.drivers.base import Driver
 
 log = logging.getLogger("robolearn.control")
@@ -224,7 +230,8 @@ class EpisodeRunner:
 
     def run_episode(self) -> EpisodeLog:
         """One episode from the robot's current state. Re-raises a policy failure after
-        holding the robot; the log of the ticks before it is kept in ``self.last_log``."""
+        holding the robot; the log of the ticks before it is kept in ``self.last_log``. A
+        simulation that diverges ends the episode as a failure with the reason in ``error``."""
         self.last_log = episode = EpisodeLog(has_gripper=self.io.driver.spec.gripper is not None)
         counts_before = self.safety.counts  # the layer counts over its life; logs per episode
         self._start_episode()
@@ -235,6 +242,9 @@ class EpisodeRunner:
         except PolicyWorkerError as exc:
             self._safe_stop(episode, exc)
             raise
+        except PhysicsDivergedError as exc:  # a simulated robot only: a failed episode
+            episode.error, episode.success = str(exc), False
+            log.warning("episode ended: %s", exc)
         finally:
             episode.timing = self.loop.stats.summary()
             episode.safety_counts = {

@@ -31,6 +31,11 @@ class DriverError(RobolearnError, RuntimeError):
     """A driver cannot do what was asked (not connected, device gone, fault)."""
 
 
+class PhysicsDivergedError(DriverError):
+    """A simulator's solver blew up (NaN, or speeds no real scene reaches): the episode
+    cannot go on, and nothing it observes from now on may reach a policy."""
+
+
 class ControlMode(str, enum.Enum):
     """How a command drives the arm."""
 
