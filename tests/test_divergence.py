@@ -38,7 +38,10 @@ def test_a_kicked_cube_raises_a_named_error_and_reset_recovers(backend: str) -> 
     env.close()
 
 
-def test_mujoco_resetting_a_nan_state_is_reported() -> None:
+def test_mujoco_resetting_a_nan_state_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning to MUJOCO_LOG.TXT in the cwd
     env = envs.make(LIFT)
     env.reset(seed=0)
     env.unwrapped.driver.data.qvel[:] = np.nan  # MuJoCo warns BADQACC and resets the state
