@@ -271,24 +271,39 @@ def ee_delta_steps(cmd: Command) -> tuple[FloatArray, FloatArray]:
 
 
 DIVERGED_SPEED = 20.0
-"""A joint or free-object speed (rad/s or m/s) beyond which the physics has blown up: the
+"""A joint speed (rad/s) or an object speed (m/s) beyond which the physics has blown up: the
 Panda's joints reach 2.6 rad/s, and nothing in a tabletop scene moves at 20 m/s. (Bullet
 clamps body speeds at 100 m/s, so a blow-up there saturates rather than reaching inf.)"""
+DIVERGED_SPIN_RAD_S = 200.0
+"""An object's angular speed beyond which the physics has blown up (a 5 cm cube rolling at
+5 m/s spins at 200 rad/s)."""
 DIVERGED_DISTANCE_M = 3.0
 """An object this far from the robot's base (beyond the floor around the table) has been
 thrown out of the scene by the solver."""
 
 
 def divergence(
-    speeds: FloatArray, positions: FloatArray | None = None, what: str = "joint"
+    joint_speeds: FloatArray,
+    linear: FloatArray | None = None,
+    angular: FloatArray | None = None,
+    positions: FloatArray | None = None,
 ) -> str | None:
-    """Why ``speeds`` (any shape, rad/s or m/s) and ``positions`` (``(n, 3)``, m, world frame
-    with the base at the origin) cannot come from a sound physics step, or None."""
-    fastest = float(np.abs(speeds).max(initial=0.0))  # NaN propagates through max
-    if not fastest <= DIVERGED_SPEED:
-        if not math.isfinite(fastest):
-            return f"a {what} velocity is NaN or infinite"
-        return f"a {what} moves at {fastest:.3g} (limit {DIVERGED_SPEED:g} rad/s or m/s)"
+    """Why the robot's ``joint_speeds`` and the free objects' ``linear`` (m/s), ``angular``
+    (rad/s) velocities and ``positions`` (m, world frame with the base at the origin; each
+    ``(n, 3)``) cannot come from a sound physics step, or None."""
+    checks = (
+        (joint_speeds, DIVERGED_SPEED, "a joint moves at {:.3g} rad/s"),
+        (linear, DIVERGED_SPEED, "an object moves at {:.3g} m/s"),
+        (angular, DIVERGED_SPIN_RAD_S, "an object spins at {:.3g} rad/s"),
+    )
+    for values, limit, text in checks:
+        if values is None:
+            continue
+        fastest = float(np.abs(values).max(initial=0.0))  # NaN propagates through max
+        if not fastest <= limit:
+            if not math.isfinite(fastest):
+                return "a joint or object velocity is NaN or infinite"
+            return f"{text.format(fastest)} (limit {limit:g})"
     if positions is not None and len(positions):
         farthest = float(np.sqrt((positions * positions).sum(axis=-1)).max())
         if not farthest <= DIVERGED_DISTANCE_M:

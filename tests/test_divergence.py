@@ -15,7 +15,7 @@ from robolearn import envs
 from robolearn.control.recorder import RecordConfig, Recorder, ScriptedSource, dataset_features
 from robolearn.core.types import PhysicsDivergedError
 from robolearn.data import DatasetWriter
-from robolearn.drivers.panda import BACKENDS, DIVERGED_SPEED, divergence
+from robolearn.drivers.panda import BACKENDS, DIVERGED_SPEED, DIVERGED_SPIN_RAD_S, divergence
 from robolearn.evaluate import EvalSpec, _episode
 
 LIFT = "robolearn/FrankaLift-v0"
@@ -62,11 +62,16 @@ def test_a_sound_episode_never_reports_a_fault() -> None:
 
 
 def test_divergence_names_the_cause() -> None:
-    assert divergence(np.zeros(3), np.zeros((1, 3))) is None
+    zero = np.zeros((1, 3))
+    assert divergence(np.zeros(9), zero, zero, zero) is None
+    assert divergence(np.zeros(9), zero, np.full((1, 3), 50.0), zero) is None  # a rolling cube
     assert "NaN" in str(divergence(np.array([0.0, np.nan])))
-    assert "moves at" in str(divergence(np.array([2 * DIVERGED_SPEED])))
-    assert "from the base" in str(divergence(np.zeros(3), np.array([[20.0, 0, 0]])))
-    assert "NaN" in str(divergence(np.zeros(3), np.array([[np.inf, 0, 0]])))
+    assert "a joint moves at" in str(divergence(np.array([2 * DIVERGED_SPEED])))
+    assert "an object moves at" in str(divergence(np.zeros(9), zero + 2 * DIVERGED_SPEED))
+    assert "spins at" in str(divergence(np.zeros(9), zero, zero + 2 * DIVERGED_SPIN_RAD_S))
+    far, inf = np.array([[20.0, 0, 0]]), np.array([[np.inf, 0, 0]])
+    assert "from the base" in str(divergence(np.zeros(9), zero, zero, far))
+    assert "NaN" in str(divergence(np.zeros(9), zero, zero, inf))
 
 
 class _KickOnStep:

@@ -97,6 +97,12 @@ class MujocoPandaDriver(SimulatedPanda):
         self._gripper_target = MAX_GRIPPER_WIDTH
         self._object_names = [o.name for o in self.scene.objects]
         self._object_bodies = [self.model.body(n).id for n in self._object_names]
+        free = [self.model.joint(f"{n}_joint").dofadr[0] for n in self._object_names]
+        self._object_linear = (np.array(free, dtype=int)[:, None] + np.arange(3)).ravel()
+        self._object_angular = self._object_linear + 3
+        self._robot_dofs = np.concatenate(
+            [self._vadr, [self.model.joint(n).dofadr[0] for n in FINGER_JOINTS]]
+        )
         self._marker_names = [m.name for m in self.scene.markers]
         self._frame_renderer: tuple[tuple[str, int, int], CameraRenderer] | None = None
         self._ee_quat: FloatArray | None = None
@@ -367,7 +373,13 @@ class MujocoPandaDriver(SimulatedPanda):
         for kind in _BAD_STATE_WARNINGS:
             if d.warning[kind].number:
                 return f"MuJoCo reported {kind.name} at t={d.time:.3f} s and reset the state"
-        return divergence(d.qvel, d.xpos[self._object_bodies], "joint or object")
+        qvel = d.qvel
+        return divergence(
+            qvel[self._robot_dofs],
+            qvel[self._object_linear],
+            qvel[self._object_angular],  # body frame: its size is the world frame's
+            d.xpos[self._object_bodies],
+        )
 
     def randomization_targets(self) -> dict[str, list[str]]:
         """Element names per randomized kind (links, geoms, dofs, servos, objects, cameras,

@@ -561,12 +561,13 @@ class PybulletPandaDriver(SimulatedPanda):
         w = self._sim()
         c = w.client
         speeds = [s[1] for s in c.getJointStates(w.robot, w.indices.movable)]
-        positions = []
+        linear, angular, positions = [], [], []
         for body in w.objects.values():
-            linear, angular = c.getBaseVelocity(body)
-            speeds += [*linear, *angular]
+            lin, ang = c.getBaseVelocity(body)
+            linear.append(lin)
+            angular.append(ang)
             positions.append(c.getBasePositionAndOrientation(body)[0])
-        return divergence(np.array(speeds), np.array(positions).reshape(-1, 3), "joint or object")
+        return divergence(np.array(speeds), *(np.array(x) for x in (linear, angular, positions)))
 
     def randomization_targets(self) -> dict[str, list[str]]:
         """Element names per randomized kind (links, geoms, dofs, servos, objects, cameras,

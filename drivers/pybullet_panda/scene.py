@@ -64,6 +64,13 @@ ENV_FRICTION = 1.0
 """Lateral friction of table and floor (MuJoCo's default), times the object's own."""
 OBJECT_SPINNING_FRICTION = 0.02
 OBJECT_ROLLING_FRICTION = 0.001
+OBJECT_CONTACT_STIFFNESS = 1e4
+"""Contact stiffness (N/m) of free objects: compliant contacts, as MuJoCo's soft ones. With
+Bullet's rigid contacts, a fingertip landing on a cube's edge was resolved by an impulse that
+flung the cube (up to 74 rad/s; 4 of 10 failing FrankaPush seeds); compliant contacts push it
+instead. A 20 N grasp sinks 2 mm into the cube."""
+OBJECT_CONTACT_DAMPING = 200.0
+"""Contact damping (N·s/m) of free objects, beyond critical for a 50 g cube (no bounce)."""
 ARM_JOINT_DAMPING = 2.0
 """Viscous joint damping (N·m·s/rad), as the MuJoCo model's arm joints."""
 FINGER_JOINT_DAMPING = 5.0
@@ -313,6 +320,8 @@ class PandaWorld:
             lateralFriction=obj.friction,
             spinningFriction=OBJECT_SPINNING_FRICTION,
             rollingFriction=OBJECT_ROLLING_FRICTION,
+            contactStiffness=OBJECT_CONTACT_STIFFNESS,
+            contactDamping=OBJECT_CONTACT_DAMPING,
             linearDamping=0.0,
             angularDamping=0.0,
         )

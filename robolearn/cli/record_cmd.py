@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -78,6 +78,11 @@ class RecordConfig:
     """End an episode this many ticks after the task is first solved."""
     backend: SimBackendName | None = None
     """Simulator of the task: mujoco (default) or pybullet; stored with the dataset's env."""
+    randomize: str | None = None
+    """Domain randomization of the simulated scene, drawn anew for each episode from its seed:
+    a preset (dynamics, visual, full) or a JSON file; masses, friction, damping, servo gains,
+    object sizes, cameras, lights and colours (action latency and observation noise are for
+    eval and training envs, not for the recorded demonstrations)."""
 
     def __post_init__(self) -> None:
         if self.robot is not None and self.teleop == "scripted":
@@ -94,6 +99,8 @@ class RecordConfig:
         require_folder(self.out)
         if self.robot is None:
             _reject_robot_only(self)
+        elif self.randomize is not None:
+            raise ConfigError(f"--randomize varies a simulation; --robot {self.robot} is real")
         elif self.backend is not None:
             raise ConfigError(
                 f"--backend chooses a simulator; --robot {self.robot} records a real robot"
@@ -128,7 +135,21 @@ def run(cfg: RecordConfig) -> int:
     env_meta = (cfg.env, _env_kwargs(cfg, realtime=False))
     _check_resumed_env(cfg, *env_meta)
     env = envs.make(cfg.env, **_env_kwargs(cfg, realtime))
-    return _record(cfg, env, f"franka_panda_{cfg.backend or 'mujoco'}", realtime, env_meta)
+    reset = None if cfg.randomize is None else _randomized_reset(env, cfg.randomize)
+    robot_type = f"franka_panda_{cfg.backend or 'mujoco'}"
+    return _record(cfg, env, robot_type, realtime, env_meta, reset)
+
+
+def _randomized_reset(env: Any, randomize: str) -> Callable[[int], Any]:
+    """Episode starts under domain randomization: the wrapper's reset draws the scene."""
+    from robolearn.envs.randomization import DomainRandomization, DomainRandomizationConfig
+
+    randomized = DomainRandomization(env, DomainRandomizationConfig.load(randomize))
+
+    def reset(seed: int) -> Any:
+        return randomized.reset(seed=seed)
+
+    return reset
 
 
 def _on_robot(cfg: RecordConfig) -> int:
@@ -199,6 +220,7 @@ def _record(
     robot_type: str,
     realtime: bool,
     env_meta: tuple[str, dict[str, Any]],
+    reset: Callable[[int], Any] | None = None,
 ) -> int:
     from robolearn.control.recorder import RecordConfig as SessionConfig
     from robolearn.control.recorder import Recorder, dataset_features
@@ -230,7 +252,7 @@ def _record(
             realtime=realtime,
         )
         with writer, _source(cfg, env) as source:
-            result = Recorder(u, source, writer, session).run()
+            result = Recorder(u, source, writer, session, reset=reset).run()
     finally:
         env.close()
     print(f"saved {len(result.saved)} episode(s) to {cfg.out} (discarded {result.discarded})")

@@ -142,8 +142,11 @@ class Recorder:
         cfg: RecordConfig,
         safety: SafetyConfig | None = None,
         progress: Callable[[str], None] | None = None,
+        reset: Callable[[int], Any] | None = None,
     ) -> None:
         self.env, self.source, self.writer, self.cfg = env, source, writer, cfg
+        self._reset = reset or (lambda seed: env.reset(seed=seed))
+        """Starts an episode: ``env.reset``, or a wrapper's (domain randomization) reset."""
         self.safety = SafetyLayer(env.driver.spec, safety or SafetyConfig(), 1.0 / cfg.hz)
         self.loop = RateLoop.for_driver(env.driver, cfg.hz, wall_time=env.driver.realtime)
         self._progress = progress or _status_line
@@ -187,7 +190,7 @@ class Recorder:
         return result
 
     def _episode(self, seed: int) -> str:
-        self.env.reset(seed=seed)
+        self._reset(seed)
         self.source.reset(seed)
         _, state = self.env.observe_with_state()
         self.safety.reset(state)
