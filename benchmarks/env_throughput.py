@@ -3,8 +3,10 @@ image-mode frames/s.
 
 The bare loop replays exactly the physics the env ran: the same initial states and the same
 actuator commands per control tick, then the same number of substeps — ``mj_step(model,
-data, nstep)`` for MuJoCo; for PyBullet the recorded PD targets, gains and force limits of the
-arm and fingers (``setJointMotorControlArray``) and ``nstep`` calls of ``stepSimulation``.
+data, nstep)`` for MuJoCo; for PyBullet the finger targets per tick and, per physics step, the
+arm torques the driver applied (its torque law plus gravity compensation,
+``setJointMotorControlArray(TORQUE_CONTROL)``) before each of the ``nstep`` calls of
+``stepSimulation``.
 Env and bare runs alternate for several rounds and medians are compared (ratios, because this
 machine is noisy). Writes ``benchmarks/results/env_throughput.json`` and the README block
 ``bench:env_throughput``.
@@ -122,7 +124,8 @@ class BulletRecording:
     seeds: list[int]
     actions: list[list[np.ndarray]]
     states: list[int]  # pybullet saveState ids of each episode's start
-    motors: list[list[tuple[list[float], ...]]]  # arm PD target, kp, kd, force; finger target
+    motors: list[list[tuple[list[list[float]], list[float]]]]
+    """Per control tick: the arm torques of each physics step (law + gravity), finger target."""
 
 
 def _bullet(env: Any) -> PybulletPandaDriver:
@@ -131,58 +134,54 @@ def _bullet(env: Any) -> PybulletPandaDriver:
     return driver
 
 
-def _motor_commands(d: PybulletPandaDriver) -> tuple[list[float], ...]:
-    return (
-        d._pd_target.tolist(),
-        d._kp.tolist(),
-        d._kd.tolist(),
-        d._pd_force.tolist(),
-        [d._gripper_target / 2.0] * 2,
-    )
-
-
 def bullet_record(env: Any, control_mode: str, episodes: int) -> BulletRecording:
-    """The scripted expert once (untimed) in ``env``: actions, motor commands, start states."""
+    """The scripted expert once (untimed) in ``env``: actions, the arm torques the driver
+    applied at every physics step, finger targets, start states."""
     expert, d = envs.make_expert(env), _bullet(env)
     client = d._sim().client
+    applied: list[list[float]] = []
+    law_step = d._apply_torque_law
+
+    def recording_law(world: Any, law: Any) -> None:
+        q9 = [s[0] for s in client.getJointStates(world.robot, world.indices.movable)]
+        law_step(world, law)
+        assert d._gravity is not None
+        applied.append((d._tau + d._gravity.torques(q9)).tolist())
+
+    d._apply_torque_law = recording_law  # type: ignore[method-assign,assignment]
     rec = BulletRecording([], [], [], [])
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=ep)
-        expert.reset(ep)
-        rec.states.append(client.saveState())
-        acts, motors = [], []
-        for _ in range(_unwrapped(env).task.max_episode_steps):
-            action = expert.act(obs)
-            obs, *_ = env.step(action)
-            acts.append(action)
-            motors.append(_motor_commands(d))
-        rec.seeds.append(ep)
-        rec.actions.append(acts)
-        rec.motors.append(motors)
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=ep)
+            expert.reset(ep)
+            rec.states.append(client.saveState())
+            acts, motors = [], []
+            for _ in range(_unwrapped(env).task.max_episode_steps):
+                action = expert.act(obs)
+                applied.clear()
+                obs, *_ = env.step(action)
+                acts.append(action)
+                motors.append((list(applied), [d._gripper_target / 2.0] * 2))
+            rec.seeds.append(ep)
+            rec.actions.append(acts)
+            rec.motors.append(motors)
+    finally:
+        del d._apply_torque_law  # back to the class's method
     return rec
 
 
-def time_bare_bullet(d: PybulletPandaDriver, rec: BulletRecording, nstep: int) -> float:
-    """Steps/s of a bare loop: restore the start state, then per tick set the recorded motor
-    commands of arm and fingers and call ``stepSimulation`` nstep times."""
+def time_bare_bullet(d: PybulletPandaDriver, rec: BulletRecording) -> float:
+    """Steps/s of a bare loop: restore the start state, then per tick set the recorded finger
+    target, and per physics step the recorded arm torques and ``stepSimulation``."""
     world = d._sim()
     c, robot, arm, fingers = world.client, world.robot, world.indices.arm, world.indices.fingers
     gain = [d._finger_gain] * 2
+    torque = pybullet.TORQUE_CONTROL
     steps, elapsed = 0, 0.0
     for state, motors in zip(rec.states, rec.motors, strict=True):
         c.restoreState(state)
         t0 = time.perf_counter()
-        for q, kp, kd, force, finger in motors:
-            c.setJointMotorControlArray(
-                robot,
-                arm,
-                pybullet.PD_CONTROL,
-                targetPositions=q,
-                targetVelocities=[0.0] * 7,
-                positionGains=kp,
-                velocityGains=kd,
-                forces=force,
-            )
+        for torques, finger in motors:
             c.setJointMotorControlArray(
                 robot,
                 fingers,
@@ -193,7 +192,8 @@ def time_bare_bullet(d: PybulletPandaDriver, rec: BulletRecording, nstep: int) -
                 positionGains=gain,
                 velocityGains=[FINGER_VELOCITY_GAIN] * 2,
             )
-            for _ in range(nstep):
+            for tau in torques:
+                c.setJointMotorControlArray(robot, arm, torque, forces=tau)
                 c.stepSimulation()
         elapsed += time.perf_counter() - t0
         steps += len(motors)
@@ -208,7 +208,7 @@ def bullet_state_mode(env_id: str, control_mode: str, episodes: int, rounds: int
     env_rates, bare_rates = [], []
     for _ in range(rounds):
         env_rates.append(time_env(env, rec))
-        bare_rates.append(time_bare_bullet(d, rec, nstep))
+        bare_rates.append(time_bare_bullet(d, rec))
     env.close()
     return _row(env_id, control_mode, "pybullet", nstep, env_rates, bare_rates, rec.actions)
 

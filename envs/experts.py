@@ -193,10 +193,17 @@ class PushExpert(ScriptedExpert):
         behind = np.append(cube[:2] - direction * self.BEHIND_M, self.PUSH_Z_M)
         if self.phase == self.PUSH and self._off_line(ee, cube, direction):
             self.phase = self.APPROACH
+        if self.phase == self.DESCEND and np.linalg.norm(behind[:2] - ee[:2]) > 0.015:
+            self.phase = self.APPROACH  # the cube moved (still rolling): hover behind it anew
         if self.phase == self.APPROACH:
             hover = behind + np.array([0.0, 0.0, HOVER_M])
             if np.linalg.norm(hover - ee) < 0.015:
                 self.phase = self.DESCEND
+            if (
+                ee[2] < self.PUSH_Z_M + CUBE_HALF_M + 0.01
+                and np.linalg.norm(hover[:2] - ee[:2]) > 0.02
+            ):
+                hover = np.append(ee[:2], hover[2])  # low beside the cube: rise before moving
             return self._move(obs, hover, open_=False)
         if self.phase == self.DESCEND:
             if np.linalg.norm(behind - ee) < 0.008:

@@ -3,34 +3,31 @@
 The same robot, scene, spec and command semantics as
 :class:`~robolearn.drivers.mujoco_panda.MujocoPandaDriver`, on PyBullet's physics:
 
-* ``JOINT_POSITION`` and ``EE_DELTA`` drive the arm with PyBullet's ``PD_CONTROL``: a PD
-  servo computed by the physics server at every step, with the MuJoCo model's gains
-  (:data:`ARM_KP`, :data:`ARM_KD`), so no Python runs per physics step. Gravity is compensated
-  as in MuJoCo by shifting each target by ``g(q) / kp`` (``g`` at the measured ``q`` when the
-  command arrives) and widening the force limit to the effort limit plus ``|g(q)|``: the PD
-  part keeps the whole effort limit for motion. (PyBullet's ``POSITION_CONTROL`` velocity
-  motor, which spends the effort limit on gravity too, made scripted end-effector paths stray
-  up to 15 cm from MuJoCo's; this servo keeps them within about 2.5 cm. Sending PD targets
-  costs PyBullet about 0.25 ms per command, but steps without motor constraints are cheaper:
-  a 20 Hz control tick costs about 5 % more than with ``POSITION_CONTROL``.)
-* ``JOINT_TORQUE`` and ``JOINT_IMPEDANCE`` switch the PD servos off and apply, before every
-  physics step, ``clip(kp (q* - q) - kd dq + tau_ff, ±effort)`` (impedance; ``tau_cmd`` for
-  torque) plus gravity compensation at ``q`` (PyBullet's inverse dynamics at ``(q, 0, 0)``, or
+* Every arm mode is one torque law applied before every physics step:
+  ``clip(kp (q* - q) - kd dq + tau_ff, ±effort)`` plus gravity compensation at ``q``
+  (PyBullet's inverse dynamics at ``(q, 0, 0)``, or
   :class:`~robolearn.drivers.pybullet_panda.gravity.GravityModel` once link masses are
-  randomized). The commanded part is clipped to the effort limits, the compensation is not,
-  as in MuJoCo. The damping acts on the velocity the step will end with (implicit, as
-  MuJoCo's integrator does it, with PyBullet's mass matrix every 20 ms): the
-  explicit ``-kd dq`` diverges at 2 ms for damping well inside the accepted range in some
-  poses (``dt · eig(M⁻¹ Kd)`` reaches 6.4 at :data:`~robolearn.drivers.panda.MAX_DAMPING`,
-  2 is the limit). Stiffness up to :data:`~robolearn.drivers.panda.MAX_STIFFNESS` is stable
-  explicitly (``dt² · eig(M⁻¹ Kp)`` ≤ 0.2, the limit is 4).
+  randomized). ``JOINT_POSITION`` and ``EE_DELTA`` use the position servos' gains
+  (:data:`ARM_KP`, :data:`ARM_KD`, as the MuJoCo model's) and no feed-forward;
+  ``JOINT_IMPEDANCE`` the commanded gains and ``tau_ff``; ``JOINT_TORQUE`` ``tau_cmd`` alone.
+  The commanded part is clipped to the effort limits, the compensation is not, as in MuJoCo.
+  The damping acts on the velocity the step will end with (implicit, as MuJoCo's integrator
+  does it, with PyBullet's mass matrix every 20 ms): the explicit ``-kd dq`` diverges at 2 ms
+  in some poses, even for the position servos' own damping. The MuJoCo model has 0.1 kg·m² of
+  rotor inertia (armature) on every arm joint, which PyBullet cannot model; without it, when
+  joints 1 and 3 are nearly coaxial, ``dt · eig(M⁻¹ Kd)`` is 2.6 for the servo gains (2 is the
+  limit; 6.4 at :data:`~robolearn.drivers.panda.MAX_DAMPING`). With PyBullet's explicit
+  ``PD_CONTROL`` servo, which this driver used before, those joints flipped between two angles
+  1.7 mrad apart at every physics step, and a hand told to hold still while grasping the cube
+  wandered 3.6 cm in 2 s (MuJoCo: 1.7 mm; now the same). Stiffness up to
+  :data:`~robolearn.drivers.panda.MAX_STIFFNESS` is stable explicitly (``dt² · eig(M⁻¹ Kp)``
+  ≤ 0.2, the limit is 4).
 * The fingers are each position-controlled (``POSITION_CONTROL``) to half the commanded width
   with :data:`~robolearn.drivers.panda.GRIPPER_FORCE_N`: within 2 mm of it in 0.3 s.
 
 ``RobotState.tau`` is the arm's actuator torque beyond gravity compensation, as MuJoCo's
-``actuator_force``: the clipped command in torque and impedance modes, in the position modes
-the servo torque of the current state less the gravity load (PyBullet reports none for
-``PD_CONTROL``); zero before the first step after a reset. Units SI; the world frame is the
+``actuator_force``: the torque law's clipped output at the last physics step; zero before the
+first step after a reset. Units SI; the world frame is the
 robot base frame; quaternions are ``(w, x, y, z)`` (PyBullet's ``(x, y, z, w)`` is converted
 at the boundary).
 """
@@ -41,7 +38,6 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pybullet
@@ -147,13 +143,11 @@ class PybulletPandaDriver(SimulatedPanda):
         self._steps = 0
         self._wall_offset: float | None = None
         self._law: _TorqueLaw | None = None
-        """The torque loop's law; None while the arm is under position control."""
+        """The torque loop's law (set by ``reset_robot`` and every command)."""
         self._tau = np.zeros(7)
         """The torque loop's output at the last physics step (zero before any step)."""
         self._implicit: tuple[_TorqueLaw, int, FloatArray, FloatArray] | None = None
         """(law, step, (M + dt Kd)⁻¹ M, dt (M + dt Kd)⁻¹) of the implicit damping."""
-        self._tau_from_motors = False
-        """Whether the last physics step ran under position control (tau from the motors)."""
         self._gripper_target = MAX_GRIPPER_WIDTH
         self._position_target = HOME_Q.copy()
         self._zeros9 = [0.0] * 9
@@ -164,9 +158,6 @@ class PybulletPandaDriver(SimulatedPanda):
         reconnects, applied whenever the world is (re)built."""
         self._kp, self._kd = ARM_KP.copy(), ARM_KD.copy()
         self._finger_gain = FINGER_POSITION_GAIN
-        self._pd_target = HOME_Q.copy()
-        """The servo targets sent: the commanded ones shifted by gravity (rad)."""
-        self._pd_force = np.array(PANDA_MAX_EFFORT)
 
     # ----------------------------------------------------------------- spec
     def _build_spec(self, control_hz: float) -> RobotSpec:
@@ -237,12 +228,10 @@ class PybulletPandaDriver(SimulatedPanda):
             c.resetJointState(w.robot, joint, float(value), 0.0)
         for joint in idx.fingers:
             c.resetJointState(w.robot, joint, gripper_width / 2.0, 0.0)
-        self._law = None
-        self._set_position_targets(q)
+        self._implicit = None
+        self._apply_position(q)
         self._set_gripper(float(gripper_width))
         self._tau = np.zeros(7)
-        self._tau_from_motors = False
-        self._implicit = None
         self._steps = 0
         self._wall_offset = None
         c.performCollisionDetection()
@@ -260,24 +249,16 @@ class PybulletPandaDriver(SimulatedPanda):
         states = w.client.getJointStates(w.robot, w.indices.movable)
         q = np.array([s[0] for s in states[:7]])
         dq = np.array([s[1] for s in states[:7]])
-        tau = self._servo_torque(states, q, dq) if self._tau_from_motors else self._tau.copy()
         pos, quat = self.ee_pose()
         return RobotState(
             timestamp=self.now(),
             q=q,
             dq=dq,
-            tau=tau,
+            tau=self._tau.copy(),
             ee_pos=pos,
             ee_quat=quat,
             gripper_width=float(states[7][0] + states[8][0]),
         )
-
-    def _servo_torque(self, states: Sequence[Any], q: FloatArray, dq: FloatArray) -> FloatArray:
-        """What the PD servos apply in this state beyond gravity compensation (N·m)."""
-        assert self._gravity is not None
-        gravity = self._gravity.torques([s[0] for s in states])
-        pd = self._kp * (self._pd_target - q) - self._kd * dq
-        return np.asarray(np.clip(pd, -self._pd_force, self._pd_force) - gravity)
 
     def ee_pose(self) -> tuple[FloatArray, FloatArray]:
         """Position (3,) and quaternion (4,) of ``panda_grasptarget`` in the world frame."""
@@ -315,14 +296,14 @@ class PybulletPandaDriver(SimulatedPanda):
             tau = require_finite("joint_torque", cmd.joint_torque, (7,))
             tau = np.clip(tau, -self._effort, self._effort)
             zeros = np.zeros(7)
-            self._set_torque_law(_TorqueLaw(zeros, zeros, zeros, tau))
+            self._law = _TorqueLaw(zeros, zeros, zeros, tau)
             return Command(cmd.mode, joint_torque=tau, gripper_width=gripper)
         return self._apply_ee_delta(cmd, gripper)
 
     def _apply_position(self, q: FloatArray) -> FloatArray:
         q = q.clip(self._lower, self._upper)
-        self._law = None
-        self._set_position_targets(q)
+        self._position_target = q
+        self._law = _TorqueLaw(q, self._kp, self._kd, np.zeros(7))
         return q
 
     def _apply_impedance(self, cmd: Command, gripper: float) -> Command:
@@ -334,7 +315,7 @@ class PybulletPandaDriver(SimulatedPanda):
             applied.joint_torque,
         )
         assert q is not None and kp is not None and kd is not None and tau_ff is not None
-        self._set_torque_law(_TorqueLaw(q, kp, kd, tau_ff))
+        self._law = _TorqueLaw(q, kp, kd, tau_ff)
         return applied.with_(gripper_width=gripper)
 
     def _apply_ee_delta(self, cmd: Command, gripper: float) -> Command:
@@ -368,36 +349,6 @@ class PybulletPandaDriver(SimulatedPanda):
             pushed = ((q <= self._lower) & (dq < 0)) | ((q >= self._upper) & (dq > 0))
         scale = max(1.0, float(np.abs(dq).max()) / IK_MAX_STEP_RAD)
         return np.asarray((q + dq / scale).clip(self._lower, self._upper))
-
-    def _set_position_targets(self, q: FloatArray) -> None:
-        """The PD servos towards ``q`` (rad), gravity compensated at the measured state."""
-        w = self._sim()
-        assert self._gravity is not None
-        self._position_target = q
-        states = w.client.getJointStates(w.robot, w.indices.movable)
-        gravity = self._gravity.torques([s[0] for s in states])
-        self._pd_target = q + gravity / self._kp
-        self._pd_force = self._effort + np.abs(gravity)
-        self._send_pd(self._pd_target, self._kp, self._kd, self._pd_force)
-
-    def _send_pd(self, q: FloatArray, kp: FloatArray, kd: FloatArray, force: FloatArray) -> None:
-        w = self._sim()
-        w.client.setJointMotorControlArray(
-            w.robot,
-            w.indices.arm,
-            pybullet.PD_CONTROL,
-            targetPositions=q.tolist(),
-            targetVelocities=[0.0] * 7,
-            positionGains=kp.tolist(),
-            velocityGains=kd.tolist(),
-            forces=force.tolist(),
-        )
-
-    def _set_torque_law(self, law: _TorqueLaw) -> None:
-        if self._law is None:  # leaving position control: the PD servos must let go
-            zeros = np.zeros(7)
-            self._send_pd(zeros, zeros, zeros, zeros)
-        self._law = law
 
     def _set_gripper(self, width: float) -> None:
         w = self._sim()
@@ -433,14 +384,11 @@ class PybulletPandaDriver(SimulatedPanda):
         if nstep > 0:
             w = self._sim()
             step = w.client.stepSimulation
-            if self._law is None:
-                for _ in range(nstep):
-                    step()
-            else:
-                for _ in range(nstep):
-                    self._apply_torque_law(w, self._law)
-                    step()
-            self._tau_from_motors = self._law is None
+            law = self._law
+            assert law is not None  # reset_robot sets the position servo's law
+            for _ in range(nstep):
+                self._apply_torque_law(w, law)
+                step()
             self._steps += nstep
         if self._realtime:
             self._pace_to_wall_clock()
@@ -603,8 +551,8 @@ class PybulletPandaDriver(SimulatedPanda):
             raise ConfigError(f"actuator_gain_scale needs {len(SERVOS)} values, got {scale.shape}")
         self._kp, self._kd = ARM_KP * scale[:7], ARM_KD * np.sqrt(scale[:7])
         self._finger_gain = FINGER_POSITION_GAIN * math.sqrt(float(scale[7]))
-        if self._law is None:
-            self._set_position_targets(self._position_target)
+        if self._law is not None and self._law.q_target is self._position_target:
+            self._apply_position(self._position_target)  # the servo law with the new gains
         self._set_gripper(self._gripper_target)
 
     def _sim(self) -> PandaWorld:
