@@ -33,9 +33,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,17 +41,16 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from robolearn.core.config_dict import config_from_dict
 from robolearn.core.stats import Stats
 from robolearn.core.types import ConfigError
+from robolearn.perception.encoders import CONFIG_FILE, WEIGHTS_FILE, save_module_folder
 from robolearn.perception.normalize import Normalizer, NormMode
 
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 ACTION = "action"
 
 Obs = Mapping[str, Any]
@@ -248,32 +244,8 @@ class Policy(nn.Module, abc.ABC):
     def save(self, folder: str | Path, extra: Callable[[Path], None] | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` to ``folder`` atomically; ``extra``
         may add files (training state) to the folder before it is moved into place."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
-            meta = {"type": self.name, "format": FORMAT_VERSION, "config": self.config.to_dict()}
-            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-            state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-            save_file(state, str(tmp / WEIGHTS_FILE))
-            if extra is not None:
-                extra(tmp)
-            _replace_dir(tmp, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return folder
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``; an existing ``dst`` is swapped out only once ``src`` is whole."""
-    if not dst.exists():
-        os.replace(src, dst)
-        return
-    old = dst.with_name(f".{dst.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(dst, old)
-    os.replace(src, dst)
-    shutil.rmtree(old, ignore_errors=True)
+        meta = {"type": self.name, "format": FORMAT_VERSION, "config": self.config.to_dict()}
+        return save_module_folder(folder, meta, self, extra)
 
 
 def _make_normalizer(config: PolicyConfig, stats: Mapping[str, Stats] | None) -> Normalizer:

@@ -102,7 +102,9 @@ class StateEncoder(nn.Module):
 def build_obs_encoder(config: Any) -> nn.Module:
     """The observation encoder of a policy config: state vectors only, or cameras fused with
     state through :class:`robolearn.perception.ObservationEncoder`. Either maps
-    ``{key: (B, T, *shape)}`` → (B, T, ``out_dim``)."""
+    ``{key: (B, T, *shape)}`` → (B, T, ``out_dim``). For a ``mae:`` image encoder the
+    options that rebuild it without the MAE folder are written into ``config.vision``
+    (:meth:`~robolearn.perception.ObsEncoderConfig.pinned_options`), so the policy saves them."""
     shapes = {k: tuple(v) for k, v in config.input_features.items()}
     if not config.image_keys:
         return StateEncoder(config.state_keys, shapes)
@@ -111,6 +113,8 @@ def build_obs_encoder(config: Any) -> nn.Module:
     vision = ObsEncoderConfig.from_dict(
         {**config.vision, "state_keys": config.state_keys, "image_keys": config.image_keys}
     )
+    # a mae: encoder's architecture and freezing, so that the saved policy rebuilds it alone
+    config.vision = {**config.vision, **vision.pinned_options()}
     return ObservationEncoder(vision, shapes)
 
 

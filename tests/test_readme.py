@@ -56,6 +56,7 @@ SHRINK = {
     "eval": ["--episodes", "1", "--workers", "1"],
     "deploy": ["--episodes", "1"],
     "train": ["--steps", "3", "--batch-size", "8"],
+    "pretrain": ["--steps", "2", "--batch-size", "4"],
 }
 """Appended to a README command (argparse keeps the last value given), so that the command runs
 as written, only smaller."""

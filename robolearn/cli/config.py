@@ -17,7 +17,9 @@ A config is a dataclass whose fields carry their own help text::
 Supported field types: ``str``, ``int``, ``float``, ``bool`` (``--flag/--no-flag``),
 ``pathlib.Path``, ``enum.Enum`` subclasses (choices by value), ``Literal[...]`` (choices),
 ``X | None`` of any of those, ``tuple[X, ...]`` / ``list[X]`` (any number of values) and
-``tuple[X, X]`` (exactly that many). Field ``foo_bar`` becomes ``--foo-bar``. Help text comes
+``tuple[X, X]`` (exactly that many). Field ``foo_bar`` becomes ``--foo-bar``;
+``metadata={"flag": "--foo"}`` names it otherwise, and ``metadata={"repeat": True}`` lets a
+list option be given several times, each adding values. Help text comes
 from ``field(metadata={"help": ...})`` (what :func:`arg` writes) or else from an attribute
 docstring under the field. Options the user did not pass are left out of the namespace, so
 the dataclass applies its own defaults and ``__post_init__`` checks.
@@ -100,6 +102,9 @@ class OptionSpec:
     none_flag: bool = False
     """A list field with ``metadata={"none_flag": True}``: ``--no-<name>`` gives the empty list,
     and the option itself needs at least one value (a bare ``--cameras`` means nothing)."""
+    repeat: bool = False
+    """A list field with ``metadata={"repeat": True}``: the option may be given again, each
+    time adding values (``--dataset A --dataset B``), instead of the last one winning."""
 
 
 def option_flag(name: str) -> str:
@@ -203,7 +208,7 @@ def _option_spec(cls: type, f: dataclasses.Field[Any], hint: Any, doc: str) -> O
     default = _field_default(f)
     return OptionSpec(
         name=f.name,
-        flag=option_flag(f.name),
+        flag=str(f.metadata.get("flag", option_flag(f.name))),
         convert=None if is_bool else convert,
         choices=choices,
         nargs=nargs,
@@ -215,6 +220,7 @@ def _option_spec(cls: type, f: dataclasses.Field[Any], hint: Any, doc: str) -> O
         help=str(f.metadata.get("help", "")) or doc,
         metavar=f.metadata.get("metavar"),
         none_flag=bool(f.metadata.get("none_flag", False)),
+        repeat=bool(f.metadata.get("repeat", False)) and nargs == "*",
     )
 
 
@@ -345,11 +351,13 @@ def _add_option(parser: argparse.ArgumentParser, spec: OptionSpec) -> None:
         return
     assert spec.convert is not None
     emptiable = spec.nargs == "*" and spec.none_flag
+    if spec.repeat:
+        common["action"] = "extend"
     parser.add_argument(
         spec.flag,
         type=_none_aware(spec.convert) if spec.optional and spec.nargs is None else spec.convert,
         choices=_choices_with_none(spec),
-        nargs="+" if emptiable else spec.nargs,
+        nargs="+" if emptiable or spec.repeat else spec.nargs,
         metavar=_metavar(spec),
         **common,
     )

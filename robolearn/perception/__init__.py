@@ -6,7 +6,9 @@
 * :class:`ResNet18Encoder`, :class:`ViTEncoder`, :class:`SpatialSoftmax` — image encoders;
 * :func:`depth_to_point_cloud`, :func:`sample_points`, :class:`PointNetEncoder` — depth;
 * :class:`ObservationEncoder` with :class:`ObsEncoderConfig` — every camera and the
-  proprioception of a frame → one feature vector, for (B, …) or (B, T, …) batches.
+  proprioception of a frame → one feature vector, for (B, …) or (B, T, …) batches;
+* :class:`MAEModel` with :class:`MAEConfig` — masked-autoencoder pretraining of the ViT
+  (:mod:`robolearn.perception.mae`), whose encoder policies use as ``pretrained_path="mae:…"``.
 
 Nothing here downloads weights: pretrained backbones load from local files only.
 """
@@ -25,6 +27,7 @@ from robolearn.perception.encoders import (
     replace_batchnorm_with_groupnorm,
 )
 from robolearn.perception.fusion import ObsEncoderConfig, ObservationEncoder
+from robolearn.perception.mae import MAEConfig, MAEModel
 from robolearn.perception.normalize import NORM_MODES, Normalizer, NormMode
 from robolearn.perception.pointcloud import (
     PointNetEncoder,
@@ -41,6 +44,8 @@ __all__ = [
     "AugmentMode",
     "ImageAugment",
     "ImageNetNormalize",
+    "MAEConfig",
+    "MAEModel",
     "NormMode",
     "Normalizer",
     "ObsEncoderConfig",

@@ -36,9 +36,10 @@ backbone stays in ``eval()`` mode (BatchNorm uses its stored statistics) whateve
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -47,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robolearn.core.config_dict import config_from_dict
+from robolearn.core.paths import write_folder_atomically
 from robolearn.core.types import ConfigError
 
 if TYPE_CHECKING:
@@ -55,6 +57,9 @@ if TYPE_CHECKING:
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 WEIGHT_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".bin", ".safetensors")
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+"""The two files of a model folder (:func:`save_module_folder`)."""
 RESNET18_CHANNELS = 512
 """Channels of ResNet-18's last feature map."""
 
@@ -141,6 +146,29 @@ class ImageNetNormalize(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Normalized images, same shape."""
         return (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+
+
+def save_module_folder(
+    folder: str | Path,
+    meta: Mapping[str, Any],
+    module: nn.Module,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write ``meta`` as ``config.json`` and ``module``'s state dict as ``model.safetensors``
+    to ``folder``, atomically (:func:`~robolearn.core.paths.write_folder_atomically`);
+    ``extra(tmp)`` may add files (training state) before the folder is moved into place.
+    The folder format of policies and of MAE checkpoints; no pickle."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+
+    def write(tmp: Path) -> None:
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        if extra is not None:
+            extra(tmp)
+
+    return write_folder_atomically(folder, write)
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -453,7 +481,7 @@ class ViTEncoder(_FreezableEncoder):
         self.frozen = cfg.frozen
         self._setup_common(cfg.image_shape, cfg.imagenet_norm)
         self.patch_size = cfg.resolved_patch_size
-        self.backbone = _create_vit(cfg, self._padded_size())
+        self.backbone = create_vit(cfg, self._padded_size())
         if cfg.pretrained_path is not None:
             _load_vit_weights(self.backbone, cfg.pretrained_path)
         self.proj = nn.Linear(self.vit.embed_dim, cfg.feature_dim)
@@ -497,7 +525,7 @@ class ViTEncoder(_FreezableEncoder):
         return self.proj(pooled)
 
 
-def _create_vit(cfg: ViTConfig, img_size: tuple[int, int]) -> VisionTransformer:
+def create_vit(cfg: ViTConfig, img_size: tuple[int, int]) -> VisionTransformer:
     """``timm.create_model`` with random weights, no classifier head, this size and patch."""
     import timm
     from timm.models.vision_transformer import VisionTransformer

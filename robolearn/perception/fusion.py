@@ -28,6 +28,8 @@ Saving and loading: a policy stores ``dataclasses.asdict(cfg)`` in its ``config.
 the encoder's weights in its ``model.safetensors``. To rebuild it elsewhere, construct
 ``ObservationEncoder(dataclasses.replace(cfg, pretrained_path=None), shapes)`` (the weights
 come from the checkpoint, the original pretrained file need not exist) and load the state dict.
+An MAE encoder (``pretrained_path="mae:FOLDER"``) also needs its architecture, which
+:meth:`ObsEncoderConfig.pinned_options` gives: a policy saves those options with its own.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from robolearn.perception.encoders import (
     ViTEncoder,
     VitPool,
 )
+from robolearn.perception.mae import MAEConfig, mae_folder, mae_vit_encoder, read_mae_config
 from robolearn.perception.pointcloud import PointNetEncoder, depth_to_point_cloud, sample_points
 
 Backbone = Literal["resnet18", "vit"]
@@ -74,9 +77,22 @@ class ObsEncoderConfig:
     backbone: Backbone = "resnet18"
     """Image backbone: ``"resnet18"`` (torchvision) or ``"vit"`` (timm)."""
     pretrained_path: str | None = None
-    """Local weights for the image backbone; None: random init (nothing is downloaded)."""
+    """Local weights for the image backbone; None: random init (nothing is downloaded).
+
+    ``"mae:FOLDER"`` (with ``backbone="vit"``) takes the encoder of a ``robolearn pretrain``
+    checkpoint, e.g. ``mae:runs/mae/checkpoints/last``, as MVP does: the ViT's architecture
+    (``vit_name``, ``vit_patch_size``, ``vit_depth``) comes from the checkpoint (giving other
+    values is a ConfigError), the ViT is frozen (no gradients, eval mode; the projection to
+    ``feature_dim`` trains) unless ``finetune``, and the images it sees — the camera's, after
+    augmentation: use ``augment="random_shift"`` or ``"none"``, which keep the size — must
+    have the checkpoint's image size (a ConfigError names both). A policy built with it
+    pins that architecture and ``frozen`` in its ``vision`` options and saves the weights in
+    its ``model.safetensors``, so the saved policy no longer needs FOLDER."""
     frozen: bool = False
     """Freeze the image backbone; its pooling head and projection still train."""
+    finetune: bool = False
+    """With a ``mae:`` encoder: train the ViT too instead of freezing it (other backbones:
+    see ``frozen``; a saved policy keeps the choice as ``frozen``)."""
     use_group_norm: bool = True
     """ResNet: GroupNorm instead of BatchNorm (must be False with ``pretrained_path``)."""
     spatial_softmax_keypoints: int = 32
@@ -118,6 +134,7 @@ class ObsEncoderConfig:
         self._check_keys()
         self._check_choices()
         self._check_sizes()
+        self._use_mae()
         if self.backbone == "resnet18" and self.pretrained_path and self.use_group_norm:
             raise ConfigError(
                 "ObsEncoderConfig: pretrained_path with use_group_norm=True would discard the "
@@ -168,6 +185,48 @@ class ObsEncoderConfig:
                 f"ObsEncoderConfig.crop_ratio must be in (0, 1], got {self.crop_ratio}"
             )
 
+    def _use_mae(self) -> None:
+        """A ``mae:`` ``pretrained_path``: take the checkpoint's ViT architecture and freeze it
+        unless ``finetune``."""
+        self.mae_config: MAEConfig | None = None
+        folder = mae_folder(self.pretrained_path)
+        if folder is None:
+            return
+        if self.backbone != "vit":
+            raise ConfigError(
+                f"ObsEncoderConfig: pretrained_path {self.pretrained_path!r} is an MAE's ViT "
+                f"encoder; set backbone='vit' (not {self.backbone!r})"
+            )
+        if self.frozen and self.finetune:
+            raise ConfigError("ObsEncoderConfig: frozen=True and finetune=True exclude each other")
+        mae = read_mae_config(folder)
+        default_name = ObsEncoderConfig.vit_name
+        pinned = {"vit_name": mae.model, "vit_patch_size": mae.patch_size, "vit_depth": mae.depth}
+        given = {
+            "vit_name": None if self.vit_name == default_name else self.vit_name,
+            "vit_patch_size": self.vit_patch_size,
+            "vit_depth": self.vit_depth,
+        }
+        clash = {k: v for k, v in given.items() if v is not None and v != pinned[k]}
+        if clash:
+            raise ConfigError(
+                f"ObsEncoderConfig: MAE checkpoint {folder} has "
+                f"{', '.join(f'{k}={pinned[k]!r}' for k in clash)}, but the config asks for "
+                f"{', '.join(f'{k}={v!r}' for k, v in clash.items())}; drop those options"
+            )
+        self.vit_name, self.vit_patch_size, self.vit_depth = mae.model, mae.patch_size, mae.depth
+        self.frozen = not self.finetune
+        self.mae_config = mae
+
+    def pinned_options(self) -> dict[str, Any]:
+        """The options a policy saves with its ``vision`` so that it rebuilds this encoder
+        without the pretrained folder: for a ``mae:`` encoder its ViT architecture and
+        ``frozen``; nothing otherwise."""
+        if self.mae_config is None:
+            return {}
+        names = ("vit_name", "vit_patch_size", "vit_depth", "frozen")
+        return {name: getattr(self, name) for name in names}
+
     @property
     def all_keys(self) -> list[str]:
         """Image, depth and state keys, in the order their features are concatenated."""
@@ -199,7 +258,7 @@ class ObsEncoderConfig:
             patch_size=self.vit_patch_size,
             depth=self.vit_depth,
             pool=self.vit_pool,
-            pretrained_path=self.pretrained_path,
+            pretrained_path=None if self.mae_config else self.pretrained_path,
             frozen=self.frozen,
             imagenet_norm=imagenet_norm,
         )
@@ -270,10 +329,19 @@ class ObservationEncoder(nn.Module):
     def _build_image_encoders(self) -> nn.ModuleDict:
         keys = self.cfg.image_keys
         if self.cfg.share_image_encoder and keys:
-            return nn.ModuleDict({"shared": _image_encoder(self.cfg, self._encoder_shape(keys[0]))})
-        return nn.ModuleDict(
-            {module_name(k): _image_encoder(self.cfg, self._encoder_shape(k)) for k in keys}
-        )
+            return nn.ModuleDict({"shared": self._image_encoder(keys[0])})
+        return nn.ModuleDict({module_name(k): self._image_encoder(k) for k in keys})
+
+    def _image_encoder(self, key: str) -> nn.Module:
+        enc_cfg = self.cfg.image_encoder_config(self._encoder_shape(key))
+        if isinstance(enc_cfg, ResNet18Config):
+            return ResNet18Encoder(enc_cfg)
+        folder = mae_folder(self.cfg.pretrained_path)
+        if folder is None:
+            return ViTEncoder(enc_cfg)
+        (_, h, w), (_, eh, ew) = self.shapes[key], enc_cfg.image_shape
+        seen = "" if (h, w) == (eh, ew) else f", {eh}×{ew} after augment {self.cfg.augment!r}"
+        return mae_vit_encoder(folder, enc_cfg, f"camera {key!r} ({h}×{w}{seen})")
 
     def forward(
         self, batch: Mapping[str, torch.Tensor], generator: torch.Generator | None = None
@@ -338,13 +406,6 @@ class ObservationEncoder(nn.Module):
             points, mask = sample_points(points, self.cfg.num_points, generator, valid)
             feats.append(self.depth_encoders[module_name(key)](points, mask))  # (N, F)
         return feats
-
-
-def _image_encoder(cfg: ObsEncoderConfig, image_shape: tuple[int, int, int]) -> nn.Module:
-    enc_cfg = cfg.image_encoder_config(image_shape)
-    if isinstance(enc_cfg, ResNet18Config):
-        return ResNet18Encoder(enc_cfg)
-    return ViTEncoder(enc_cfg)
 
 
 def _get(mapping: Mapping[str, Any], key: str) -> Any:

@@ -6,15 +6,25 @@
     result = train(TrainConfig(dataset="data/lift", policy="diffusion", out="runs/lift"))
     result.checkpoint   # runs/lift/checkpoints/last (a policy folder)
 
-The loop (and torch) load on first use of ``train``, ``TrainResult`` or ``TrainingError``, so
-that the CLI can read the config without importing torch.
+:func:`robolearn.train.pretrain.pretrain` (configured by :class:`PretrainConfig`) pretrains an
+MAE image encoder for image policies. The loop (and torch) load on first use of ``train``,
+``TrainResult`` or ``TrainingError``, so that the CLI can read the configs without importing
+torch.
 """
 
 from typing import Any
 
 from robolearn.train.config import PRESETS, TrainConfig
+from robolearn.train.pretrain_config import PretrainConfig
 
-__all__ = ["PRESETS", "TrainConfig", "TrainResult", "TrainingError", "train"]
+__all__ = [
+    "PRESETS",
+    "PretrainConfig",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingError",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Checkpoints: a policy folder plus the optimizer and scheduler state, no pickle.
+"""Checkpoints: a policy (or MAE) folder plus the optimizer and scheduler state, no pickle.
 
 ``checkpoints/<step>/`` and ``checkpoints/last/`` each hold ``config.json`` +
 ``model.safetensors`` (loadable by :func:`robolearn.policies.base.load_policy`) and, for
@@ -10,8 +10,9 @@ name and renamed into place, so an interrupted save leaves the previous checkpoi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors import SafetensorError
@@ -25,6 +26,15 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "training_state.json"
 
 
+class SavesFolder(Protocol):
+    """A model that saves itself as a folder (a :class:`Policy`, an MAE), letting ``extra``
+    add files to it before it is moved into place."""
+
+    def save(self, folder: str | Path, extra: Callable[[Path], None] | None = None) -> Path:
+        """Write the folder; return it."""
+        ...
+
+
 def save_checkpoint(
     policy: Policy,
     optimizer: torch.optim.Optimizer,
@@ -33,16 +43,29 @@ def save_checkpoint(
     folder: Path,
 ) -> Path:
     """Save ``checkpoints/<step>`` and refresh ``checkpoints/last``; return the step folder."""
+    return save_model_checkpoint(policy.inference_module(), optimizer, scheduler, step, folder)
+
+
+def save_model_checkpoint(
+    model: SavesFolder,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    folder: Path,
+    more_state: Mapping[str, Any] | None = None,
+) -> Path:
+    """:func:`save_checkpoint` for any :class:`SavesFolder` model; ``more_state`` adds JSON
+    entries (e.g. a generator's state) to ``training_state.json``."""
 
     def extra(tmp: Path) -> None:
         tensors, groups = _flatten_optimizer(optimizer.state_dict())
         save_file(tensors, str(tmp / OPTIMIZER_FILE))
         state = {"step": step, "param_groups": groups, "scheduler": scheduler.state_dict()}
+        state.update(more_state or {})
         (tmp / STATE_FILE).write_text(json.dumps(state, default=_jsonable))
 
-    target = policy.inference_module()
-    step_dir = target.save(folder / f"{step:06d}", extra)
-    target.save(folder / LAST, extra)
+    step_dir = model.save(folder / f"{step:06d}", extra)
+    model.save(folder / LAST, extra)
     return step_dir
 
 
@@ -65,13 +88,16 @@ def load_training_state(
     return state
 
 
-def checkpoint_problem(folder: Path) -> str | None:
+def checkpoint_problem(
+    folder: Path, read_config: Callable[[Path], object] | None = None
+) -> str | None:
     """Why ``--resume`` cannot continue from ``folder``, or None when it is intact (config,
-    weights, optimizer and training state all readable)."""
+    weights, optimizer and training state all readable). ``read_config`` reads the model's
+    config (raising ConfigError); default: a policy's."""
     from robolearn.policies.base import WEIGHTS_FILE, read_policy_config
 
     try:
-        read_policy_config(folder)
+        (read_config or read_policy_config)(folder)
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             _read_tensors(folder / name)
         load_training_state(folder)
@@ -80,13 +106,18 @@ def checkpoint_problem(folder: Path) -> str | None:
     return None
 
 
-def resume_checkpoint(checkpoints: Path) -> tuple[Path, list[str]]:
+def resume_checkpoint(
+    checkpoints: Path, read_config: Callable[[Path], object] | None = None
+) -> tuple[Path, list[str]]:
     """The newest intact checkpoint (``last``, then ``<step>`` folders, newest first) and what
-    is wrong with each newer one; ConfigError when none is intact."""
+    is wrong with each newer one; ConfigError when none is intact. ``read_config``: as for
+    :func:`checkpoint_problem`."""
     numbered = sorted((p for p in checkpoints.iterdir() if p.name.isdigit()), reverse=True)
     skipped: list[str] = []
     for folder in [checkpoints / LAST, *numbered]:
-        problem = checkpoint_problem(folder) if folder.is_dir() else f"{folder} is missing"
+        problem = (
+            checkpoint_problem(folder, read_config) if folder.is_dir() else f"{folder} is missing"
+        )
         if problem is None:
             return folder, skipped
         skipped.append(problem)

@@ -1,7 +1,8 @@
 """The run folder ``--out`` of a training run: refuse to clobber, honour --resume / --overwrite.
 
-Both trainers (:func:`robolearn.train.train` and ``robolearn train --algo``) prepare their
-folder here, so that the two agree on when a folder already holds a run and what to say.
+The trainers (:func:`robolearn.train.train`, ``robolearn train --algo`` and
+``robolearn pretrain``) prepare their folder here, so that they agree on when a folder
+already holds a run and what to say.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 from robolearn.core.types import ConfigError
-from robolearn.train.config import TrainConfig
 
 CHECKPOINTS = "checkpoints"
 """The sub-folder whose presence marks a folder as holding a training run."""
@@ -21,14 +22,25 @@ CONFIG_FILE = "train_config.json"
 """The run's :class:`TrainConfig`, written at every start (and resume)."""
 
 
+class RunConfig(Protocol):
+    """What a run folder needs of a training config (a dataclass, saved as JSON)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    out: Path
+    resume: bool
+    overwrite: bool
+
+
 def prepare_run_dir(
-    cfg: TrainConfig,
+    cfg: RunConfig,
     *,
     resume_from: str = CHECKPOINTS,
     resume_from_is_dir: bool = True,
     check_resume: Callable[[Path], None] | None = None,
+    config_file: str = CONFIG_FILE,
 ) -> Path:
-    """Make ``cfg.out`` ready for a run, write its ``train_config.json`` and return it.
+    """Make ``cfg.out`` ready for a run, write its config (``config_file``, by default
+    ``train_config.json``) and return it.
 
     A folder that already holds a run (a ``checkpoints/`` sub-folder) is a
     :class:`ConfigError` unless ``cfg.resume`` or ``cfg.overwrite``; ``overwrite`` deletes
@@ -45,11 +57,11 @@ def prepare_run_dir(
         if check_resume is not None:
             check_resume(run)
     run.mkdir(parents=True, exist_ok=True)
-    (run / CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
+    (run / config_file).write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     return run
 
 
-def _refuse_existing_run(cfg: TrainConfig, run: Path) -> None:
+def _refuse_existing_run(cfg: RunConfig, run: Path) -> None:
     """ConfigError when ``run`` holds a run and neither --resume nor --overwrite was given."""
     if (run / CHECKPOINTS).exists() and not (cfg.resume or cfg.overwrite):
         raise ConfigError(
