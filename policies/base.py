@@ -74,6 +74,13 @@ class PolicyConfig:
     normalization: dict[str, str] = dataclasses.field(default_factory=dict)
     """Per-feature normalization mode (min_max / mean_std / identity); default: min_max for
     vectors and actions, identity for images."""
+    norm_min_scale: float = 0.01
+    """Smallest half-range (min_max) or standard deviation (mean_std) an observation vector
+    entry is divided by, in the feature's own units (m, rad, …). An entry that barely varies
+    in the dataset (the hand's quaternion under a pointing-down expert: half-range 2e-4)
+    otherwise turns sensor noise or another simulator's small offsets into inputs far outside
+    training (0.002 of noise → 10 normalized units). Actions always use their dataset range.
+    Checkpoints saved before this field existed keep their saved statistics (1e-8)."""
     vision: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Image-encoder options (:class:`robolearn.perception.ObsEncoderConfig` fields) for
     policies with camera inputs; its state and image keys come from ``input_features``."""
@@ -99,6 +106,8 @@ class PolicyConfig:
             raise ConfigError(f"action_dim must be ≥ 1, got {self.action_dim}")
         if self.n_obs_steps < 1 or self.horizon < 1 or self.n_action_steps < 1:
             raise ConfigError("n_obs_steps, horizon and n_action_steps must be ≥ 1")
+        if not self.norm_min_scale > 0:
+            raise ConfigError(f"norm_min_scale must be > 0, got {self.norm_min_scale}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -257,7 +266,8 @@ def _make_normalizer(config: PolicyConfig, stats: Mapping[str, Stats] | None) ->
     if stats is None:
         shapes = {k: _stat_shape(k, config) for k in modes}
         return Normalizer.placeholder(shapes, modes)
-    return Normalizer(stats, modes)
+    floor = {k: config.norm_min_scale for k in config.state_keys}
+    return Normalizer(stats, modes, min_scale=floor)
 
 
 def _stat_shape(key: str, config: PolicyConfig) -> tuple[int, ...]:

@@ -20,7 +20,7 @@ from robolearn.policies import available_policies, load_policy, make_policy, pol
 from robolearn.policies.base import Policy, check_policy_spec
 from robolearn.train import TrainConfig, TrainingError, train
 from robolearn.train.config import PRESETS, resolve_preset
-from robolearn.train.loop import policy_config_for, training_windows
+from robolearn.train.loop import policy_config_for, training_windows, with_observation_noise
 
 TINY: dict[str, dict[str, Any]] = {
     "bc": {"hidden": [32, 32], "horizon": 4, "n_action_steps": 2},
@@ -69,7 +69,7 @@ def lift_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cfg(name: str, data: Path, out: Path, **kw: Any) -> TrainConfig:
-    sets = [f"{k}={json.dumps(v)}" for k, v in TINY.get(name, {}).items()]
+    sets = [f"{k}={json.dumps(v)}" for k, v in TINY.get(name, {}).items()] + kw.pop("set", [])
     return TrainConfig(dataset=data, out=out, policy=name, set=sets, progress=False, **kw)
 
 
@@ -192,6 +192,56 @@ def test_resume_continues_from_the_last_checkpoint(lift_data: Path, tmp_path: Pa
     assert result.steps == 8
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log][-1] == 8
+
+
+def test_obs_noise_perturbs_state_inputs_only(lift_data: Path, tmp_path: Path) -> None:
+    """--obs-noise adds noise of the given std to observation vectors, never to actions."""
+    policy, reader = _policy("bc", lift_data, tmp_path)
+    data = training_windows(policy, reader)
+    batch = {k: v for k, v in data[0].items()}
+    batch = {
+        k: torch.stack([data[i][k] for i in range(64)])
+        for k, v in batch.items()
+        if isinstance(v, torch.Tensor)
+    }
+    torch.manual_seed(0)
+    noisy = with_observation_noise(batch, 0.01, policy)
+    for key in policy.config.state_keys:
+        diff = (noisy[key] - batch[key]).flatten()
+        assert 0.008 < float(diff.std()) < 0.012, key
+    assert torch.equal(noisy["action"], batch["action"])
+    result = train(_cfg("bc", lift_data, tmp_path / "noisy", steps=3, batch_size=8, obs_noise=0.01))
+    assert np.isfinite(result.final_loss)
+    with pytest.raises(ConfigError, match="--obs-noise"):
+        _cfg("bc", lift_data, tmp_path / "bad", obs_noise=-1.0)
+
+
+def test_norm_min_scale_floors_near_constant_observation_entries(
+    lift_data: Path, tmp_path: Path
+) -> None:
+    """norm_min_scale (default 0.01) keeps a barely varying entry from amplifying noise;
+    actions keep their dataset range; a value ≤ 0 is refused."""
+    reader = DatasetReader(lift_data)
+    base = policy_config_for(
+        _cfg("bc", lift_data, tmp_path / "run", set=["norm_min_scale=1e-8"]), reader
+    )
+    floored = policy_config_for(_cfg("bc", lift_data, tmp_path / "run"), reader)
+    assert floored.norm_min_scale == 0.01  # the default
+    plain = make_policy("bc", base, reader.stats).normalizer
+    wide = make_policy("bc", floored, reader.stats).normalizer
+    key = "observation.ee_pose"
+    half = (np.asarray(reader.stats[key]["max"]) - np.asarray(reader.stats[key]["min"])) / 2
+    assert half.min() < 0.01  # the hand's quaternion barely varies under the expert
+    noise = torch.full((len(half),), 0.002)
+    zero = torch.zeros(len(half))
+    jump = wide.normalize(key, noise) - wide.normalize(key, zero)
+    assert float(jump.abs().max()) <= 0.2 + 1e-6
+    assert float((plain.normalize(key, noise) - plain.normalize(key, zero)).abs().max()) > 1
+    action = torch.ones(base.action_dim)
+    assert torch.equal(wide.normalize("action", action), plain.normalize("action", action))
+    bad = policy_config_for(_cfg("bc", lift_data, tmp_path / "r", set=["norm_min_scale=0"]), reader)
+    with pytest.raises(ConfigError, match="norm_min_scale"):
+        make_policy("bc", bad, reader.stats)
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(

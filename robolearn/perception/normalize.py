@@ -39,6 +39,7 @@ class Normalizer(nn.Module):
         stats: Mapping[str, Mapping[str, np.ndarray | torch.Tensor]],
         modes: Mapping[str, NormMode],
         eps: float = 1e-8,
+        min_scale: Mapping[str, float] | None = None,
     ) -> None:
         """Keep the statistics ``modes`` needs for each key.
 
@@ -46,13 +47,15 @@ class Normalizer(nn.Module):
             stats: per-feature statistics, e.g. ``DatasetReader.stats`` (``stats.json``).
             modes: how to normalize each key; keys left out are not touched.
             eps: smallest half-range / standard deviation divided by.
+            min_scale: a larger smallest divisor for some keys (in their units).
         """
         super().__init__()
         self.modes: dict[str, NormMode] = {}
         self.eps = eps
         self._buffers_of: dict[str, tuple[str, str]] = {}
+        floors = min_scale or {}
         for key, mode in modes.items():
-            self._add(key, mode, stats)
+            self._add(key, mode, stats, max(eps, floors.get(key, eps)))
 
     @classmethod
     def placeholder(
@@ -67,7 +70,11 @@ class Normalizer(nn.Module):
         return cls(stats, modes)
 
     def _add(
-        self, key: str, mode: NormMode, stats: Mapping[str, Mapping[str, np.ndarray | torch.Tensor]]
+        self,
+        key: str,
+        mode: NormMode,
+        stats: Mapping[str, Mapping[str, np.ndarray | torch.Tensor]],
+        eps: float,
     ) -> None:
         if mode not in NORM_MODES:
             raise ConfigError(f"normalization of {key!r}: mode must be one of {NORM_MODES}")
@@ -77,7 +84,7 @@ class Normalizer(nn.Module):
         if key not in stats or any(name not in stats[key] for name in _NEEDS[mode]):
             raise ConfigError(f"normalizing {key!r} with {mode} needs its {_NEEDS[mode]} stats")
         names = (_buffer_name(key, "shift"), _buffer_name(key, "scale"))
-        shift, scale = _shift_scale(mode, stats[key], self.eps)
+        shift, scale = _shift_scale(mode, stats[key], eps)
         self.register_buffer(names[0], shift)
         self.register_buffer(names[1], scale)
         self._buffers_of[key] = names

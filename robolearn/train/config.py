@@ -93,6 +93,11 @@ class TrainConfig:
     """Linear learning-rate warm-up, then cosine decay to zero at ``steps``."""
     grad_clip: float = 10.0
     """Gradient norm clip (0: off)."""
+    obs_noise: float = 0.0
+    """Train-time augmentation: Gaussian noise of this standard deviation, in each feature's
+    own units (m, rad, …), added to every observation vector of each batch before the policy
+    normalizes it (cameras untouched). Makes a state policy robust to sensor noise and to
+    near-constant features whose tiny dataset range normalization would blow up."""
     num_workers: int = 0
     """DataLoader worker processes (image datasets); state datasets are held in memory."""
     seed: int = 0
@@ -133,6 +138,7 @@ class TrainConfig:
             ("--weight-decay", self.weight_decay),
             ("--warmup-steps", self.warmup_steps),
             ("--grad-clip", self.grad_clip),
+            ("--obs-noise", self.obs_noise),
         ):
             require_positive(flag, value, allow_zero=True)
         require_folder(self.out)

@@ -209,6 +209,18 @@ def _policy_for_run(
     return 0, make_policy(cfg.policy, policy_config_for(cfg, reader), reader.stats), None
 
 
+def with_observation_noise(batch: dict[str, Any], std: float, policy: Policy) -> dict[str, Any]:
+    """``batch`` with Gaussian noise of ``std`` added to the policy's observation vectors (the
+    ``--obs-noise`` augmentation; cameras and actions untouched). Draws from torch's global
+    generator, which the run seeds."""
+    noisy = dict(batch)
+    for key in set(policy.config.state_keys) & set(batch):
+        value = batch[key]
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            noisy[key] = value + std * torch.randn_like(value)
+    return noisy
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -330,6 +342,8 @@ class _Trainer:
         batch = {
             k: v.to(self.acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
         }
+        if self.cfg.obs_noise > 0:
+            batch = with_observation_noise(batch, self.cfg.obs_noise, self.policy)
         self.model.train()
         with self.acc.autocast():
             loss, metrics = self.model(batch)
