@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -227,6 +229,32 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class DeferredInterrupt:
+    """Within this context a Ctrl-C (SIGINT) only sets :attr:`requested`; the loop raises
+    ``KeyboardInterrupt`` itself between steps, so an interrupt never lands inside a log
+    write, a TensorBoard event or a checkpoint being saved (one that did could leave the
+    process waiting on the writer's thread). A second Ctrl-C interrupts at once. Outside the
+    main thread, signals cannot be handled and nothing changes."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class _Trainer:
     """One training run; small methods around the step loop."""
 
@@ -308,14 +336,17 @@ class _Trainer:
         bar = self._progress_bar()
         saved = self.step
         try:
-            while self.step < self.cfg.steps:
-                batch = next(self.batches)
-                metrics = self._train_step(batch)
-                self.step += 1
-                self._log(metrics, bar)
-                if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
-                    self._save()
-                    saved = self.step
+            with DeferredInterrupt() as ctrl_c:
+                while self.step < self.cfg.steps:
+                    batch = next(self.batches)
+                    metrics = self._train_step(batch)
+                    self.step += 1
+                    self._log(metrics, bar)
+                    if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
+                        self._save()
+                        saved = self.step
+                    if ctrl_c.requested:
+                        raise KeyboardInterrupt
         except KeyboardInterrupt:
             self._save_interrupted(saved)
             raise
