@@ -104,6 +104,8 @@ class _TorqueLaw:
     kp: FloatArray
     kd: FloatArray
     tau: FloatArray
+    servo: bool = False
+    """The position servo's law (JOINT_POSITION, EE_DELTA): its gains follow randomization."""
 
     @property
     def damped(self) -> bool:
@@ -149,7 +151,6 @@ class PybulletPandaDriver(SimulatedPanda):
         self._implicit: tuple[_TorqueLaw, int, FloatArray, FloatArray] | None = None
         """(law, step, (M + dt Kd)⁻¹ M, dt (M + dt Kd)⁻¹) of the implicit damping."""
         self._gripper_target = MAX_GRIPPER_WIDTH
-        self._position_target = HOME_Q.copy()
         self._zeros9 = [0.0] * 9
         self._randomizer: PybulletRandomizer | None = None
         self._gravity: GravityModel | None = None
@@ -302,8 +303,7 @@ class PybulletPandaDriver(SimulatedPanda):
 
     def _apply_position(self, q: FloatArray) -> FloatArray:
         q = q.clip(self._lower, self._upper)
-        self._position_target = q
-        self._law = _TorqueLaw(q, self._kp, self._kd, np.zeros(7))
+        self._law = _TorqueLaw(q, self._kp, self._kd, np.zeros(7), servo=True)
         return q
 
     def _apply_impedance(self, cmd: Command, gripper: float) -> Command:
@@ -551,8 +551,8 @@ class PybulletPandaDriver(SimulatedPanda):
             raise ConfigError(f"actuator_gain_scale needs {len(SERVOS)} values, got {scale.shape}")
         self._kp, self._kd = ARM_KP * scale[:7], ARM_KD * np.sqrt(scale[:7])
         self._finger_gain = FINGER_POSITION_GAIN * math.sqrt(float(scale[7]))
-        if self._law is not None and self._law.q_target is self._position_target:
-            self._apply_position(self._position_target)  # the servo law with the new gains
+        if self._law is not None and self._law.servo:
+            self._apply_position(self._law.q_target)  # the servo law with the new gains
         self._set_gripper(self._gripper_target)
 
     def _sim(self) -> PandaWorld:

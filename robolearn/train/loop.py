@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from robolearn.train.checkpoint import (
 )
 from robolearn.train.config import TrainConfig, resolve_preset, with_run_settings
 from robolearn.train.run_dir import prepare_run_dir
+from robolearn.train.steps import DeferredInterrupt, progress_bar, say_interrupted
 
 LOG_FILE = "train_log.jsonl"
 UNKNOWN_POLICY_OPTIONS = "{name} has no options {unknown}; options: {known}"
@@ -229,32 +228,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class DeferredInterrupt:
-    """Within this context a Ctrl-C (SIGINT) only sets :attr:`requested`; the loop raises
-    ``KeyboardInterrupt`` itself between steps, so an interrupt never lands inside a log
-    write, a TensorBoard event or a checkpoint being saved (one that did could leave the
-    process waiting on the writer's thread). A second Ctrl-C interrupts at once. Outside the
-    main thread, signals cannot be handled and nothing changes."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> DeferredInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 class _Trainer:
     """One training run; small methods around the step loop."""
 
@@ -436,28 +409,12 @@ class _Trainer:
         if self.step > saved:
             self._save()
         if self.acc.is_main_process:
-            print(
-                f"\ninterrupted at step {self.step}/{self.cfg.steps}: checkpoint saved in "
-                f"{self.run_dir / 'checkpoints' / LAST}; --resume continues from step {self.step}",
-                file=sys.stderr,
-                flush=True,
-            )
+            say_interrupted(self.step, self.cfg.steps, self.run_dir / "checkpoints" / LAST)
 
     def _progress_bar(self) -> Any:
         if not (self.cfg.progress and self.acc.is_main_process):
             return None
-        from tqdm import tqdm
-
-        # on a terminal, redraw often; into a log file or pipe, one line every 30 s
-        interval = 0.5 if sys.stderr.isatty() else 30.0
-        return tqdm(
-            total=self.cfg.steps,
-            initial=self.step,
-            desc="train",
-            dynamic_ncols=True,
-            mininterval=interval,
-            maxinterval=max(interval, 10.0),
-        )
+        return progress_bar(self.cfg.steps, self.step, "train")
 
 
 def _batch_frames(batch: dict[str, Any]) -> dict[str, Any]:

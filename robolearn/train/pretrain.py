@@ -54,6 +54,7 @@ from robolearn.train.checkpoint import (
 )
 from robolearn.train.pretrain_config import PretrainConfig
 from robolearn.train.run_dir import CHECKPOINTS, prepare_run_dir
+from robolearn.train.steps import DeferredInterrupt, progress_bar, say_interrupted
 
 __all__ = ["FramePool", "PretrainConfig", "PretrainError", "PretrainResult", "pretrain"]
 
@@ -296,14 +297,17 @@ class _Pretrainer:
         bar = self._progress_bar()
         saved = self.step
         try:
-            while self.step < self.cfg.steps:
-                loss = self._train_step()
-                self.step += 1
-                self.last_loss, self.rng_state = loss, self.generator.get_state()
-                self._log(loss, bar)
-                if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
-                    self._save()
-                    saved = self.step
+            with DeferredInterrupt() as ctrl_c:
+                while self.step < self.cfg.steps:
+                    loss = self._train_step()
+                    self.step += 1
+                    self.last_loss, self.rng_state = loss, self.generator.get_state()
+                    self._log(loss, bar)
+                    if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
+                        self._save()
+                        saved = self.step
+                    if ctrl_c.requested:
+                        raise KeyboardInterrupt
         except KeyboardInterrupt:
             self._save_interrupted(saved)
             raise
@@ -380,27 +384,12 @@ class _Pretrainer:
         --resume continues."""
         if self.step > saved:
             self._save()
-        print(
-            f"\ninterrupted at step {self.step}/{self.cfg.steps}: checkpoint saved in "
-            f"{self.run_dir / CHECKPOINTS / LAST}; --resume continues from step {self.step}",
-            file=sys.stderr,
-            flush=True,
-        )
+        say_interrupted(self.step, self.cfg.steps, self.run_dir / CHECKPOINTS / LAST)
 
     def _progress_bar(self) -> Any:
         if not self.cfg.progress:
             return None
-        from tqdm import tqdm
-
-        interval = 0.5 if sys.stderr.isatty() else 30.0  # a log file gets a line every 30 s
-        return tqdm(
-            total=self.cfg.steps,
-            initial=self.step,
-            desc="pretrain",
-            dynamic_ncols=True,
-            mininterval=interval,
-            maxinterval=max(interval, 10.0),
-        )
+        return progress_bar(self.cfg.steps, self.step, "pretrain")
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
